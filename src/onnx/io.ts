@@ -1,0 +1,246 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fsp, readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { FrugalError, isFrugalError } from '../errors.js';
+import type { Model } from '../ir/model.js';
+import type { Tensor } from '../ir/tensor.js';
+import { decodeModel } from './decode.js';
+import { encodeModel } from './encode.js';
+import { decodeMessage, encodeMessage } from './proto.js';
+import { tensorFromProto, tensorToProto } from './tensor-codec.js';
+
+/** Files a decoded model was read from (model file and external-data files), to refuse overwriting them. */
+const sources = new WeakMap<Model, Set<string>>();
+
+function realOrResolved(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+async function readFileChecked(file: string, what: string): Promise<Buffer> {
+  try {
+    return await fsp.readFile(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    throw new FrugalError('E_IO', `cannot read ${what} '${file}': ${why}`, { cause: e });
+  }
+}
+
+/**
+ * Reads and decodes an `.onnx` file. External data is resolved relative to the file's folder and
+ * read lazily. The file's bytes are read once; initializers are views into them.
+ */
+export async function loadModel(file: string): Promise<Model> {
+  const bytes = await readFileChecked(file, 'model');
+  let model: Model;
+  try {
+    model = decodeModel(bytes, { baseDir: path.dirname(path.resolve(file)) });
+  } catch (e) {
+    if (isFrugalError(e)) {
+      e.message = `${file}: ${e.message}`;
+      throw e;
+    }
+    throw new FrugalError('E_DECODE', `${file}: cannot decode model: ${(e as Error).message}`, { cause: e });
+  }
+  const files = new Set([realOrResolved(file)]);
+  for (const g of model.allGraphs()) for (const v of g.initializers()) if (v.initializer!.external?.path) files.add(v.initializer!.external.path);
+  sources.set(model, files);
+  return model;
+}
+
+export interface SaveOptions {
+  /**
+   * External data policy: `false` writes every tensor inline (fails over 2 GiB); `true` moves
+   * initializers of at least `threshold` bytes to one side file; `'auto'` (default) does so only when
+   * the model read external data or would exceed the 2 GiB protobuf limit.
+   */
+  externalData?: boolean | 'auto';
+  /** Minimum tensor size in bytes to move out (default 1024, as ONNX's own tools use). */
+  threshold?: number;
+  /** Side-file name, relative to the model's folder (default `<model file name>_data`). */
+  location?: string;
+  /** Extra paths that must not be overwritten (e.g. the command's input file). */
+  protect?: string[];
+}
+
+export interface SaveResult {
+  path: string;
+  bytes: number;
+  externalDataPath?: string;
+  externalDataBytes?: number;
+  externalTensors: number;
+}
+
+/** Protobuf messages cannot exceed 2 GiB. */
+const PROTOBUF_LIMIT = 2 ** 31 - 1;
+/** Side-file tensors start on 4 KiB boundaries so runtimes can memory-map them. */
+const ALIGN = 4096;
+
+/**
+ * Encodes and writes a model atomically: everything goes to temporary files in the target folder,
+ * which are renamed into place only once complete, so a failure never leaves a half-written model.
+ * Refuses to write over the file the model was read from (or any of its external-data files).
+ */
+export async function saveModel(model: Model, file: string, opts: SaveOptions = {}): Promise<SaveResult> {
+  const target = path.resolve(file);
+  const dir = path.dirname(target);
+  const location = opts.location ?? `${path.basename(target)}_data`;
+  const dataPath = path.resolve(dir, location);
+  const protectedPaths = new Set([...(sources.get(model) ?? []), ...(opts.protect ?? []).map(realOrResolved)]);
+  for (const p of [target, dataPath]) {
+    if (protectedPaths.has(realOrResolved(p))) {
+      throw new FrugalError('E_USAGE', `refusing to write '${p}': it is the input model or one of its data files; choose another output path`);
+    }
+  }
+  const tensors: Tensor[] = [];
+  let inlineBytes = 0;
+  let anyExternal = false;
+  for (const g of model.allGraphs()) {
+    for (const v of g.initializers()) {
+      tensors.push(v.initializer!);
+      inlineBytes += v.initializer!.byteLength;
+      if (v.initializer!.external) anyExternal = true;
+    }
+  }
+  const threshold = opts.threshold ?? 1024;
+  const mode = opts.externalData ?? 'auto';
+  const useExternal = mode === true || (mode === 'auto' && (anyExternal || inlineBytes > PROTOBUF_LIMIT - 64 * 1024 * 1024));
+  const placed: Array<{ t: Tensor; offset: number }> = [];
+  let dataEnd = 0;
+  const chunks = encodeModel(model, {
+    placeExternal: (t) => {
+      if (!useExternal || t.isString || t.byteLength < threshold) {
+        if (t.external) t.bytes(); // inline it: load from its file now
+        return undefined;
+      }
+      const offset = Math.ceil(dataEnd / ALIGN) * ALIGN;
+      placed.push({ t, offset });
+      dataEnd = offset + t.byteLength;
+      return { location, offset, length: t.byteLength };
+    },
+  });
+  const modelBytes = chunks.reduce((s, c) => s + c.byteLength, 0);
+  if (modelBytes > PROTOBUF_LIMIT) {
+    throw new FrugalError('E_USAGE', `model '${file}' would be ${modelBytes} bytes, over protobuf's 2 GiB limit; save with external data (--external-data)`);
+  }
+  await fsp.mkdir(dir, { recursive: true }).catch((e) => {
+    throw new FrugalError('E_IO', `cannot create folder '${dir}': ${(e as Error).message}`, { cause: e });
+  });
+  const tmpModel = tempName(target);
+  const tmpData = placed.length ? tempName(dataPath) : undefined;
+  try {
+    if (tmpData) {
+      let pos = 0;
+      const dataChunks: Uint8Array[] = [];
+      for (const { t, offset } of placed) {
+        if (offset > pos) dataChunks.push(new Uint8Array(offset - pos));
+        dataChunks.push(t.bytes());
+        pos = offset + t.byteLength;
+      }
+      await writeChunks(tmpData, dataChunks);
+    }
+    await writeChunks(tmpModel, chunks);
+    if (tmpData) await fsp.rename(tmpData, dataPath);
+    await fsp.rename(tmpModel, target);
+  } catch (e) {
+    await fsp.rm(tmpModel, { force: true });
+    if (tmpData) await fsp.rm(tmpData, { force: true });
+    if (isFrugalError(e)) throw e;
+    throw new FrugalError('E_IO', `cannot write '${file}': ${(e as Error).message}`, { cause: e });
+  }
+  return {
+    path: target,
+    bytes: modelBytes,
+    externalTensors: placed.length,
+    ...(placed.length ? { externalDataPath: dataPath, externalDataBytes: dataEnd } : {}),
+  };
+}
+
+function tempName(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** Writes a chunk list with vectored writes (no concatenation of large buffers). */
+export async function writeChunks(file: string, chunks: readonly Uint8Array[]): Promise<void> {
+  const fh = await fsp.open(file, 'wx');
+  try {
+    const BATCH = 512;
+    for (let i = 0; i < chunks.length; i += BATCH) {
+      const batch = chunks.slice(i, i + BATCH).filter((c) => c.byteLength > 0);
+      const want = batch.reduce((s, c) => s + c.byteLength, 0);
+      const { bytesWritten } = await fh.writev(batch);
+      // writev may write partially; finish the rest chunk by chunk.
+      if (bytesWritten < want) {
+        let skip = bytesWritten;
+        for (const c of batch) {
+          if (skip >= c.byteLength) {
+            skip -= c.byteLength;
+            continue;
+          }
+          let rest = c.subarray(skip);
+          skip = 0;
+          while (rest.byteLength) rest = rest.subarray((await fh.write(rest)).bytesWritten);
+        }
+      }
+    }
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes bytes atomically (temp file, then rename). */
+export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
+  const target = path.resolve(file);
+  const tmp = tempName(target);
+  try {
+    await writeChunks(tmp, [typeof data === 'string' ? new TextEncoder().encode(data) : data]);
+    await fsp.rename(tmp, target);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw new FrugalError('E_IO', `cannot write '${file}': ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Decodes a single serialized TensorProto (`.pb`, as the ONNX test suite stores inputs/outputs). */
+export function decodeTensor(bytes: Uint8Array, baseDir?: string): Tensor {
+  return tensorFromProto(decodeMessage('TensorProto', bytes), baseDir);
+}
+
+/** Reads a `.pb` TensorProto file. */
+export function readTensorFile(file: string): Tensor {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    throw new FrugalError('E_IO', `cannot read tensor file '${file}': ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    return decodeTensor(bytes, path.dirname(path.resolve(file)));
+  } catch (e) {
+    if (isFrugalError(e)) e.message = `${file}: ${e.message}`;
+    throw e;
+  }
+}
+
+/** Encodes a Tensor as a TensorProto. */
+export function encodeTensor(t: Tensor): Uint8Array[] {
+  return encodeMessage('TensorProto', tensorToProto(t));
+}
+
+/** Writes a `.pb` TensorProto file atomically. */
+export async function writeTensorFile(file: string, t: Tensor): Promise<void> {
+  const chunks = encodeTensor(t);
+  const total = chunks.reduce((s, c) => s + c.byteLength, 0);
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.byteLength;
+  }
+  await writeFileAtomic(file, out);
+}

@@ -74,6 +74,8 @@ function buildPlans(schemas: Readonly<Record<string, MessageSchema>>): Record<st
 
 const PLANS = buildPlans(SCHEMA);
 
+// fatal: invalid UTF-8 is a decode error. ignoreBOM: keep a leading U+FEFF in the string (the default
+// strips it, which would change the bytes on re-encode).
 const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 // ---------------------------------------------------------------------------------------------
@@ -93,11 +95,20 @@ function makeTyped(kind: TypedArrayKind, w: Uint32Array): ArrayBufferView {
   }
 }
 
-const EMPTY_WORDS = new Uint32Array(0);
+/**
+ * Absent typed fields share one frozen empty array per kind: a zero-length typed array can never be
+ * written, and allocating five per tensor dominated decode time. Plain arrays are fresh per object,
+ * since callers may push to them.
+ */
+const EMPTY_TYPED: Record<TypedArrayKind, ArrayBufferView> = {
+  float32: Object.freeze(new Float32Array(0)), int32: Object.freeze(new Int32Array(0)),
+  bigint64: Object.freeze(new BigInt64Array(0)), float64: Object.freeze(new Float64Array(0)),
+  biguint64: Object.freeze(new BigUint64Array(0)),
+};
 
 function newObject(plan: Plan): Obj {
   const o: Obj = {};
-  for (const f of plan.repeated) o[f.name] = f.typedArray ? makeTyped(f.typedArray, EMPTY_WORDS) : [];
+  for (const f of plan.repeated) o[f.name] = f.typedArray ? EMPTY_TYPED[f.typedArray] : [];
   return o;
 }
 
@@ -346,10 +357,18 @@ class Encoder {
         if (typeof v !== 'number' || (v | 0) !== v) encodeFail(plan, f, `${String(v)} is not an int32`);
         return v >= 0 ? varintSize32(v) : 10;
       case 'int64': case 'uint64': split64(v, plan, f); return varintSize64(LO, HI);
-      case 'float': return 4;
-      case 'double': return 8;
-      case 'string': { const n = utf8Length(v as string); return varintSize32(n) + n; }
-      default: { const n = (v as Uint8Array).length; return varintSize32(n) + n; }
+      case 'float': case 'double':
+        if (typeof v !== 'number') encodeFail(plan, f, `expected a number, got ${typeof v}`);
+        return f.kind === 'float' ? 4 : 8;
+      case 'string': {
+        if (typeof v !== 'string') encodeFail(plan, f, `expected a string, got ${typeof v}`);
+        const n = utf8Length(v);
+        return varintSize32(n) + n;
+      }
+      default: {
+        if (!(v instanceof Uint8Array)) encodeFail(plan, f, 'expected a Uint8Array');
+        return varintSize32(v.length) + v.length;
+      }
     }
   }
 

@@ -1,0 +1,51 @@
+import { FrugalError } from '../../errors.js';
+import { loadModel } from '../../onnx/index.js';
+import { inspectModel, type ModelSummary } from '../../ir/summary.js';
+import { formatBytes, formatCount, table } from '../format.js';
+import { type Command, listOption } from '../command.js';
+
+/** Parses `name=1x3x224x224` (dims may be symbolic words) into a name and a shape. */
+export function parseShapeFlag(spec: string): [string, Array<number | string>] {
+  const eq = spec.lastIndexOf('=');
+  if (eq <= 0) throw new FrugalError('E_USAGE', `--shape '${spec}' must look like name=1x3x224x224`);
+  const dims = spec.slice(eq + 1).split(/[x,]/).map((d) => (/^\d+$/.test(d) ? Number(d) : d));
+  if (dims.some((d) => d === '')) throw new FrugalError('E_USAGE', `--shape '${spec}' has an empty dimension`);
+  return [spec.slice(0, eq), dims];
+}
+
+export const inspectCommand: Command = {
+  name: 'inspect',
+  summary: 'describe a model: opsets, inputs/outputs, ops, parameters, bytes by dtype, FLOPs',
+  usage: 'frugal inspect <model.onnx> [--shape name=1x3x224x224 ...] [--json]',
+  positionals: [1, 1],
+  options: {
+    shape: { type: 'string', multiple: true, arg: 'name=DxDxD', description: 'input shape for FLOP estimates (symbolic dims default to 1)' },
+  },
+  examples: ['frugal inspect model.onnx', 'frugal inspect resnet.onnx --shape input=1x3x224x224 --json'],
+  async run(ctx) {
+    const file = ctx.positionals[0]!;
+    const shapes = Object.fromEntries(listOption(ctx.values, 'shape').map(parseShapeFlag));
+    const model = await loadModel(file);
+    const s = inspectModel(model, { inputShapes: shapes });
+    if (ctx.json) {
+      ctx.out(JSON.stringify({ file, ...s }, null, 2));
+      return;
+    }
+    printSummary(ctx.out, file, s);
+  },
+};
+
+function printSummary(out: (l: string) => void, file: string, s: ModelSummary): void {
+  out(`${file}`);
+  out(`  IR version ${s.irVersion}, opsets ${Object.entries(s.opsets).map(([d, v]) => `${d} ${v}`).join(', ')}${s.producer ? `, producer ${s.producer}` : ''}`);
+  out('');
+  out(table(['input', 'type'], s.inputs.map((i) => [i.name, i.type])));
+  out(table(['output', 'type'], s.outputs.map((o) => [o.name, o.type])));
+  out(`nodes: ${s.nodeCount}${s.nodeCountWithSubgraphs !== s.nodeCount ? ` (${s.nodeCountWithSubgraphs} with ${s.subgraphCount} subgraphs)` : ''}${s.functionCount ? `, local functions: ${s.functionCount}` : ''}`);
+  out(`initializers: ${s.initializerCount}, parameters: ${formatCount(s.parameterCount)} (${formatBytes(s.parameterBytes)})`);
+  out(`bytes by dtype: ${Object.entries(s.bytesByDtype).map(([k, v]) => `${k} ${formatBytes(v)}`).join(', ') || '-'}`);
+  if (s.externalDataFiles.length) out(`external data: ${s.externalDataFiles.join(', ')}`);
+  out(`FLOPs: ${s.flops === null ? `unknown (${Math.round(s.flopsKnownFraction * 100)}% of nodes have known shapes; pass --shape)` : formatCount(s.flops)}`);
+  out('');
+  out(table(['op', 'count'], Object.entries(s.opHistogram).map(([k, v]) => [k, String(v)])));
+}

@@ -1,0 +1,27 @@
+/**
+ * `npm run bench -- <name> [--json]`: benchmarks that print ratios against a peer measured in the same
+ * run (this machine is shared and noisy: medians and ratios, never a lone absolute time).
+ */
+import { codecBench } from './codec.js';
+
+const BENCHES: Record<string, (args: string[]) => Promise<Record<string, unknown>>> = { codec: codecBench };
+
+async function main(): Promise<number> {
+  const [name, ...rest] = process.argv.slice(2);
+  const json = rest.includes('--json');
+  if (!name || !(name in BENCHES)) {
+    process.stderr.write(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}> [--json]\n`);
+    return 2;
+  }
+  const result = await BENCHES[name]!(rest.filter((a) => a !== '--json'));
+  if (json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  return 0;
+}
+
+main().then(
+  (c) => (process.exitCode = c),
+  (e) => {
+    process.stderr.write(`bench failed: ${(e as Error).stack}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -120,7 +120,6 @@ class Ctx {
       const s = sparseFromProto(sp, this.baseDir);
       g.addSparseInitializer(s.values.name, s);
     }
-    const redefined = new Map<import('../ir/node.js').Value, string>();
     const nodes = p.node.map((np) => {
       const n = new Node({ opType: np.opType ?? '', domain: np.domain ?? '', name: np.name, overload: np.overload });
       if (np.name === undefined) n.name = '';
@@ -130,12 +129,12 @@ class Ctx {
         if (out === '') n.appendOutput(null);
         else if (!g.values.has(out)) n.appendOutput(g.createValue(out, undefined, true));
         else {
-          // Invalid but seen in real exports (two Constants writing one name): keep both producers
-          // by renaming the later one; readers bind to the latest definition before them (below).
-          const v = g.createValue(`${out}__dup`);
-          redefined.set(v, out);
-          n.appendOutput(v);
-          this.warnings.push(`graph '${g.name}': value '${out}' is produced twice; the second definition was renamed '${v.name}'`);
+          // Invalid but seen in real exports (gpt2 with two Constants writing one name). ONNX Runtime
+          // binds every reader to the last definition in the file, so the earlier one is renamed.
+          const earlier = g.values.get(out)!;
+          g.renameValue(earlier, g.uniqueName(`${out}__shadowed`));
+          n.appendOutput(g.createValue(out, undefined, true));
+          this.warnings.push(`graph '${g.name}': value '${out}' is produced twice; the earlier definition was renamed '${earlier.name}' (readers use the last one, as ONNX Runtime does)`);
         }
       }
       g.insertNode(n);
@@ -143,12 +142,8 @@ class Ctx {
     });
     p.node.forEach((np, i) => this.attributes(np, nodes[i]!, g));
     const resolve = (name: string) => g.lookup(name) ?? g.createValue(name, undefined, true);
-    // Latest definition of each redefined name, in node order (only needed for invalid duplicates).
-    const latest = new Map<string, import('../ir/node.js').Value>();
     p.node.forEach((np, i) => {
-      const node = nodes[i]!;
-      for (const name of np.input) node.appendInput(name === '' ? null : latest.get(name) ?? resolve(name));
-      if (redefined.size) for (const o of node.outputs) if (o) latest.set(redefined.get(o) ?? o.name, o);
+      for (const name of np.input) nodes[i]!.appendInput(name === '' ? null : resolve(name));
     });
     for (const vi of p.valueInfo) {
       const v = g.values.get(vi.name ?? '') ?? g.createValue(vi.name ?? '', undefined, true);

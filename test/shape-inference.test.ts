@@ -288,8 +288,21 @@ describe('shape inference: declared types, input overrides, control flow', () =>
     body.output(nst);
     body.output(body.op('Mul', [nst, nst]));
     const [fin, ys] = outer.node('Scan', [outer.input('s0', F, [4]), x], { body: typed(AttributeType.GRAPH, body.graph), num_scan_inputs: 1 }, { outputCount: 2 }).outputs as Value[];
+    // Loop: trip count 5, no condition, one loop-carried value and one scan output.
+    const lb = new GraphBuilder('loop_body');
+    lb.graph.parent = outer.graph;
+    lb.input('iter', I64, []);
+    const lc = lb.input('cond_in', DataType.BOOL, []);
+    const lv = lb.input('v', F);
+    lb.output(lb.op('Identity', [lc]));
+    const next = lb.op('Relu', [lv]);
+    lb.output(next);
+    lb.output(lb.op('Neg', [next]));
+    const [carried, stacked] = outer.node('Loop', [outer.constant('trip', I64, [], [5]), null, x], { body: typed(AttributeType.GRAPH, lb.graph) }, { outputCount: 2 }).outputs as Value[];
     const m = outer.build({ opsetImports: { '': 11 } });
     const r = inferShapes(m, { strict: true });
+    assert.deepEqual(shapeOfValue(carried!), ['n', 4]);
+    assert.deepEqual(shapeOfValue(stacked!), [5, 'n', 4]);
     assert.deepEqual(r.unknownOps, {});
     assert.deepEqual(shapeOfValue(y!), ['n', 4]);
     assert.deepEqual(shapeOfValue(xi), [4]);

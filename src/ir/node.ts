@@ -1,6 +1,6 @@
 import { FrugalError } from '../errors.js';
 import type { Graph } from './graph.js';
-import type { Tensor } from './tensor.js';
+import { Tensor } from './tensor.js';
 import { AttributeType, type ValueType } from './types.js';
 
 /** A sparse tensor: COO indices and values, as SparseTensorProto stores them. */
@@ -301,12 +301,19 @@ export class Node {
   }
 }
 
+/** Graph is detected structurally: graph.ts imports this module, so it cannot be imported here. */
+function isGraph(v: unknown): v is Graph {
+  return typeof v === 'object' && v !== null && 'nodes' in v && 'values' in v && 'initializerNames' in v;
+}
+
 function clampBig(v: bigint): number {
   const max = BigInt(Number.MAX_SAFE_INTEGER);
   return Number(v > max ? max : v < -max ? -max : v);
 }
 
 function inferAttributeType(value: AttributeValue, name: string): number {
+  if (value instanceof Tensor) return AttributeType.TENSOR;
+  if (isGraph(value)) return AttributeType.GRAPH;
   if (typeof value === 'number') return Number.isInteger(value) && !Object.is(value, -0) ? AttributeType.INT : AttributeType.FLOAT;
   if (typeof value === 'bigint') return AttributeType.INT;
   if (typeof value === 'string' || value instanceof Uint8Array) return AttributeType.STRING;
@@ -317,6 +324,8 @@ function inferAttributeType(value: AttributeValue, name: string): number {
       return (value as Array<number | bigint>).every((x) => typeof x === 'bigint' || Number.isInteger(x)) ? AttributeType.INTS : AttributeType.FLOATS;
     }
     if (typeof first === 'string' || first instanceof Uint8Array) return AttributeType.STRINGS;
+    if (first instanceof Tensor) return AttributeType.TENSORS;
+    if (isGraph(first)) return AttributeType.GRAPHS;
   }
   throw new FrugalError('E_USAGE', `attribute '${name}': pass the attribute type explicitly for this value`);
 }

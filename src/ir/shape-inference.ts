@@ -6,6 +6,7 @@ import { type OutSpec, type RuleContext, type RuleTable, shapeError, type ShapeR
 import { controlFlowRules } from './shape-rules/control-flow.js';
 import { canonicalDim } from './shape-rules/dims.js';
 import { elementwiseRules } from './shape-rules/elementwise.js';
+import { generatorRules } from './shape-rules/generators.js';
 import { tensorValues } from './shape-rules/fold.js';
 import { contribRules, nnRules } from './shape-rules/nn.js';
 import { reduceRules } from './shape-rules/reduce.js';
@@ -32,6 +33,7 @@ export type { OutSpec, RuleContext, ShapeRule } from './shape-rules/context.js';
 export const SHAPE_RULES: Readonly<RuleTable> = Object.freeze({
   ...elementwiseRules,
   ...tensorRules,
+  ...generatorRules,
   ...nnRules,
   ...reduceRules,
   ...controlFlowRules,

@@ -1,5 +1,5 @@
 import { DataType } from '../dtype.js';
-import type { Dim, Shape } from '../types.js';
+import type { Shape } from '../types.js';
 import { type OutSpec, type RuleContext, type RuleTable, type ShapeRule, specOf } from './context.js';
 import { broadcastShapes } from './dims.js';
 import { binaryValueFn, broadcastMap, castValue, unaryValueFn } from './fold.js';
@@ -86,8 +86,3 @@ export const elementwiseRules: RuleTable = {
   RandomUniformLike: (ctx) => [{ elemType: ctx.node.attrInt('dtype') ?? ctx.elem(0), shape: ctx.shape(0) }],
   EyeLike: (ctx) => [{ elemType: ctx.node.attrInt('dtype') ?? ctx.elem(0), shape: ctx.shape(0) }],
 };
-
-/** Values of a Dim array as numbers, if all known. */
-export function knownNumbers(v: Dim[] | undefined): number[] | undefined {
-  return v && v.every((x) => typeof x === 'number') ? (v as number[]) : undefined;
-}

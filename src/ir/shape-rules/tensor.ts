@@ -1,13 +1,11 @@
 import { DataType } from '../dtype.js';
-import type { Tensor } from '../tensor.js';
 import type { Dim, Shape } from '../types.js';
 import { attrOrInput, type OutSpec, type RuleContext, type RuleTable, specOf } from './context.js';
 import { addDim, broadcastShapes, canonicalDim, divDim, mulDim, normAxis, productDims, unifyDim } from './dims.js';
-import { MAX_TRACKED, tensorValues } from './fold.js';
+import { MAX_TRACKED } from './fold.js';
 
 /**
- * Tensor manipulation: reshaping, indexing, joining and splitting, padding, resizing, and the ops
- * that produce shape tensors (Shape, Size, Constant, ConstantOfShape, Range). Where an op moved an
+ * Tensor manipulation: reshaping, indexing, joining and splitting, padding and resizing. Where an op moved an
  * attribute to an input (Reshape opset 5, Slice 10, Pad 11, Squeeze/Unsqueeze/Split 13...), the rule
  * reads whichever the node's opset defines.
  */
@@ -15,12 +13,8 @@ import { MAX_TRACKED, tensorValues } from './fold.js';
 /** Treats huge Slice bounds (INT64_MAX/MIN, clamped to safe integers on decode) as "to the end". */
 const HUGE = 2 ** 52;
 
-function requireRank(ctx: RuleContext, i: number): Shape | undefined {
-  return ctx.shape(i);
-}
-
 const reshape = (ctx: RuleContext): Array<OutSpec | undefined> => {
-  const inShape = requireRank(ctx, 0);
+  const inShape = ctx.shape(0);
   const target: Dim[] | undefined = ctx.opset < 5 ? ctx.node.attrInts('shape') : ctx.values(1);
   const allowZero = ctx.node.attrInt('allowzero', 0) === 1;
   const elemType = ctx.elem(0);
@@ -188,8 +182,7 @@ const slice = (ctx: RuleContext): Array<OutSpec | undefined> => {
       out[a] = r.len;
       if (s.length === 1 && v) values = Array.from({ length: r.len }, (_, i) => v[r.start + i * step] ?? null);
     } else if (st === 0 && step === 1 && en >= HUGE) out[a] = d; // whole axis of a symbolic dim
-    else if (st >= 0 && en >= 0 && en < HUGE && step > 0 && st <= en) out[a] = null; // depends on whether d < en
-    else out[a] = null;
+    else out[a] = null; // the clamping depends on the unknown size
   }
   return [{ elemType, shape: out, values }];
 };
@@ -220,65 +213,6 @@ const split = (ctx: RuleContext): Array<OutSpec | undefined> => {
     for (let i = 0; i < n; i++) outs.push(q);
   }
   return ctx.node.outputs.map((_, i) => ({ elemType, shape: s.map((x, j) => (j === axis ? (outs[i] ?? null) : x)) }));
-};
-
-const shapeOp = (ctx: RuleContext): Array<OutSpec | undefined> => {
-  const s = ctx.shape(0);
-  if (!s) return [{ elemType: DataType.INT64, shape: [null] }];
-  const r = s.length;
-  const clamp = (x: number) => Math.min(Math.max(x < 0 ? x + r : x, 0), r);
-  const start = ctx.opset >= 15 ? clamp(ctx.node.attrInt('start', 0)) : 0;
-  const end = ctx.opset >= 15 ? clamp(ctx.node.attrInt('end', r)) : r;
-  const values = s.slice(start, Math.max(start, end));
-  return [{ elemType: DataType.INT64, shape: [values.length], values }];
-};
-
-const constantTensor = (t: Tensor): OutSpec => ({ elemType: t.dtype, shape: [...t.dims], values: tensorValues(t) });
-
-const constant = (ctx: RuleContext): Array<OutSpec | undefined> => {
-  const n = ctx.node;
-  const v = n.attr('value');
-  if (v && typeof v === 'object' && 'dims' in v && 'dtype' in v) return [constantTensor(v as Tensor)];
-  const sparse = n.attr('sparse_value') as { values: Tensor; dims: number[] } | undefined;
-  if (sparse && typeof sparse === 'object' && 'dims' in sparse) return [{ elemType: sparse.values.dtype, shape: [...sparse.dims] }];
-  if (n.attributes.has('value_int')) return [{ elemType: DataType.INT64, shape: [], values: [n.attrInt('value_int', 0)] }];
-  const vi = n.attrInts('value_ints');
-  if (vi) return [{ elemType: DataType.INT64, shape: [vi.length], values: vi }];
-  if (n.attributes.has('value_float')) return [{ elemType: DataType.FLOAT, shape: [], values: [n.attrFloat('value_float', 0)] }];
-  const vf = n.attr('value_floats');
-  if (Array.isArray(vf)) return [{ elemType: DataType.FLOAT, shape: [vf.length], values: (vf as number[]).map(Number) }];
-  if (n.attributes.has('value_string')) return [{ elemType: DataType.STRING, shape: [] }];
-  const vs = n.attr('value_strings');
-  if (Array.isArray(vs)) return [{ elemType: DataType.STRING, shape: [vs.length] }];
-  return [undefined];
-};
-
-const constantOfShape = (ctx: RuleContext): Array<OutSpec | undefined> => {
-  const t = ctx.node.attr('value') as Tensor | undefined;
-  const elemType = t && typeof t === 'object' && 'dtype' in t ? t.dtype : DataType.FLOAT;
-  const dims = ctx.values(0);
-  if (!dims) {
-    const len = ctx.shape(0)?.[0];
-    return [{ elemType, shape: typeof len === 'number' ? new Array<Dim>(len).fill(null) : undefined }];
-  }
-  const shape = dims.map((d) => (typeof d === 'number' && d < 0 ? ctx.fail(`negative dimension ${d} in shape`) : d));
-  const numel = productDims(shape);
-  const fill = t && typeof t === 'object' && 'dtype' in t ? (tensorValues(t)?.[0] ?? null) : 0;
-  const values = typeof numel === 'number' && numel <= MAX_TRACKED ? new Array<Dim>(numel).fill(fill) : undefined;
-  return [{ elemType, shape, values }];
-};
-
-const range = (ctx: RuleContext): Array<OutSpec | undefined> => {
-  const [start, limit, delta] = [ctx.values(0)?.[0], ctx.values(1)?.[0], ctx.values(2)?.[0]];
-  const elemType = ctx.elem(0);
-  if (typeof start === 'number' && typeof limit === 'number' && typeof delta === 'number' && delta !== 0) {
-    const n = Math.max(Math.ceil((limit - start) / delta), 0);
-    const values = n <= MAX_TRACKED ? Array.from({ length: n }, (_, i) => start + i * delta) : undefined;
-    return [{ elemType, shape: [n], values }];
-  }
-  // range(0, seq) over a symbolic limit keeps the symbol.
-  if (start === 0 && delta === 1 && typeof limit === 'string') return [{ elemType, shape: [limit] }];
-  return [{ elemType, shape: [null] }];
 };
 
 const expand = (ctx: RuleContext): Array<OutSpec | undefined> => {
@@ -396,15 +330,6 @@ export const tensorRules: RuleTable = {
   GatherND: gatherND,
   Slice: slice,
   Split: split,
-  Shape: shapeOp,
-  Size: (ctx) => {
-    const s = ctx.shape(0);
-    const p = s ? productDims(s) : null;
-    return [{ elemType: DataType.INT64, shape: [], values: [p] }];
-  },
-  Constant: constant,
-  ConstantOfShape: constantOfShape,
-  Range: range,
   Expand: expand,
   Tile: tile,
   Pad: pad,
@@ -420,7 +345,5 @@ export const tensorRules: RuleTable = {
     if (axis === undefined || !s) return [{ elemType: ctx.elem(0), shape: [null] }];
     return [{ elemType: ctx.elem(0), shape: s.map((d, i) => (i === normAxis(axis, s.length) ? null : d)) }];
   },
-  RandomNormal: (ctx) => [{ elemType: ctx.node.attrInt('dtype', DataType.FLOAT), shape: ctx.node.attrInts('shape') }],
-  RandomUniform: (ctx) => [{ elemType: ctx.node.attrInt('dtype', DataType.FLOAT), shape: ctx.node.attrInts('shape') }],
   Identity: (ctx) => [{ ...specOf(ctx.type(0)), type: ctx.type(0)?.kind === 'tensor' ? undefined : ctx.type(0), values: ctx.values(0) }],
 };

@@ -423,17 +423,6 @@ function onnxFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? onnxFiles(path.join(dir, e.name)) : e.name.endsWith('.onnx') ? [path.join(dir, e.name)] : []));
 }
 
-/**
- * Models where a name is defined twice (gpt2_past: Constant nodes repeating a name) are read by ORT
- * with the latest definition winning everywhere; the decoder binds earlier readers to the first one.
- * Rebind to match ORT so that the comparison tests inference, not that difference.
- */
-function preferLatestDefinitions(m: Model): void {
-  for (const v of [...m.graph.values.values()]) {
-    if (!v.name.endsWith('__dup') || v.producer?.opType !== 'Constant') continue;
-    m.graph.values.get(v.name.slice(0, -'__dup'.length))?.replaceAllUsesWith(v);
-  }
-}
 
 describe('shape inference agrees with ONNX Runtime on real models', { skip: !existsSync(modelsDir) && `no shared data at ${sharedData}` }, () => {
   const totals = { models: 0, checked: 0, matched: 0 };
@@ -441,7 +430,6 @@ describe('shape inference agrees with ONNX Runtime on real models', { skip: !exi
     const rel = path.relative(modelsDir, file);
     it(rel, async (t) => {
       const m = await loadModel(file);
-      preferLatestDefinitions(m);
       // Sessions built from bytes cannot resolve external files: bring the data inline.
       for (const g of m.graph.allGraphs()) for (const v of g.initializers()) if (v.initializer!.external) v.initializer!.setBytes(v.initializer!.bytes());
       const inputShapes: Record<string, Dim[]> = {};

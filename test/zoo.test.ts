@@ -17,7 +17,7 @@ import {
   buildMlp,
   buildTransformerEncoder,
   buildZooModel,
-  countParameters,
+  countTrainableParameters,
   transformerParameterCount,
   TRANSFORMER_TINY_DEFAULTS,
   ZOO,
@@ -165,15 +165,15 @@ test('transformer: meaningful node and initializer names; variable sequence leng
 test('parameter counts: formula matches the built initializers; bert-base has ~110M (built in < 10 s)', (t) => {
   for (const cfg of [{}, { layers: 3, heads: 2, hidden: 32, ffn: 48, classes: 5, norm: 'pre' as const }]) {
     const model = buildTransformerEncoder(cfg);
-    assert.equal(countParameters(model), transformerParameterCount({ ...TRANSFORMER_TINY_DEFAULTS, ...cfg }));
+    assert.equal(countTrainableParameters(model), transformerParameterCount({ ...TRANSFORMER_TINY_DEFAULTS, ...cfg }));
   }
-  assert.equal(countParameters(buildZooModel('mlp')), 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
+  assert.equal(countTrainableParameters(buildZooModel('mlp')), 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
   const expected = transformerParameterCount(BERT_BASE_DEFAULTS);
   assert.ok(expected > 108e6 && expected < 112e6, `bert-base formula gives ${expected}`);
   const t0 = performance.now();
   let bert: Model | undefined = buildZooModel('bert-base');
   const ms = performance.now() - t0;
-  const count = countParameters(bert);
+  const count = countTrainableParameters(bert);
   verify(bert);
   bert = undefined; // let the 440 MB go before the next test
   assert.equal(count, expected);
@@ -186,7 +186,7 @@ test('zoo table: names, descriptions, overrides and clear errors', () => {
   assert.ok(Object.isFrozen(ZOO));
   for (const e of Object.values(ZOO)) assert.ok(e.description.length > 20);
   const m = buildZooModel('mlp', { hidden: [8], classes: 3, inputSize: 4 });
-  assert.equal(countParameters(m), 4 * 8 + 8 + 8 * 3 + 3);
+  assert.equal(countTrainableParameters(m), 4 * 8 + 8 + 8 * 3 + 3);
   assert.throws(() => buildZooModel('resnet'), (e: unknown) => isFrugalError(e, 'E_USAGE') && /unknown zoo model 'resnet' \(available: mlp, cnn/.test(e.message));
   assert.throws(() => buildZooModel('mlp', { hiden: [8] }), (e: unknown) => isFrugalError(e, 'E_USAGE') && /unknown option hiden/.test(e.message));
   assert.throws(() => buildZooModel('transformer-tiny', { hidden: 65 }), (e: unknown) => isFrugalError(e, 'E_USAGE') && /divisible by heads/.test(e.message));

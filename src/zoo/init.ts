@@ -63,7 +63,7 @@ export const xavierStd = (fanIn: number, fanOut: number): number => Math.sqrt(2 
  * Number of trainable-looking weights: elements of floating-point initializers of rank ≥ 1. Scalar
  * constants (scales, epsilons) and integer shape/axes constants are graph plumbing, not parameters.
  */
-export function countParameters(model: { graph: { initializers(): Value[] } }): number {
+export function countTrainableParameters(model: { graph: { initializers(): Value[] } }): number {
   let n = 0;
   for (const v of model.graph.initializers()) {
     const t = v.initializer!;

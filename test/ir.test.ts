@@ -16,7 +16,7 @@ import { Node, float } from '../src/ir/node.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { eliminateDeadCode, implicitInputs, topologicalSort } from '../src/ir/traversal.js';
 import { findProblems, verify } from '../src/ir/verify.js';
-import { decodeModel, encodeModelToBytes, loadModel, saveModel } from '../src/onnx/index.js';
+import { decodeModel, encodeModelToBytes, loadModel, readTensorFile, saveModel, writeTensorFile } from '../src/onnx/index.js';
 import { createSession } from '../src/runtime/index.js';
 import { canonicalModel } from './helpers/ir-canonical.js';
 
@@ -205,6 +205,27 @@ describe('save and load', () => {
     await assert.rejects(saveModel(model, f), (e: unknown) => isFrugalError(e, 'E_EXTERNAL_DATA'));
     assert.ok(!existsSync(f));
     assert.deepEqual(existsSync(path.dirname(f)) ? readdirSync(path.dirname(f)) : [], []);
+  });
+
+  test('.pb tensor files: write and read back, every numeric layout', async () => {
+    const cases = [
+      Tensor.fromArray(DataType.FLOAT, [2, 3], [1, -2, 3.5, 0, 1e-8, -0]),
+      Tensor.fromArray(DataType.INT64, [3], [1n, -(2n ** 62n), 2n ** 63n - 1n] as unknown as number[]),
+      Tensor.fromArray(DataType.FLOAT16, [2], Uint16Array.from([0x3c00, 0xfc00])),
+      Tensor.fromBytes(DataType.INT4, [3], Uint8Array.from([0x21, 0x0f])),
+      Tensor.fromStrings([2], [new TextEncoder().encode('héllo'), new Uint8Array([0xff])]),
+    ];
+    for (const [i, t] of cases.entries()) {
+      t.name = `t${i}`;
+      const f = path.join(tmp, `t${i}.pb`);
+      await writeTensorFile(f, t);
+      const back = readTensorFile(f);
+      assert.equal(back.name, t.name);
+      assert.equal(back.dtype, t.dtype);
+      assert.deepEqual(back.dims, t.dims);
+      if (t.isString) assert.deepEqual(back.strings(), t.strings());
+      else assert.deepEqual(Buffer.from(back.bytes()), Buffer.from(t.bytes()));
+    }
   });
 
   test('saved files are complete protobuf (size matches the encoding)', async () => {

@@ -8,10 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { summarizeStructure, requiredInputs } from '../src/ir/summary.js';
+import { summarizeStructure } from '../src/ir/summary.js';
 import { decodeMessage, loadModel, saveModel } from '../src/onnx/index.js';
 import type { GraphProto, NodeProto } from '../src/onnx/proto-types.js';
-import { randomFeeds, toOrtTensor } from '../src/runtime/index.js';
+import { feedSpecsOf, randomFeeds, toOrtTensor } from '../src/runtime/index.js';
 
 const ROOT = path.resolve(process.cwd(), '../shared/data/models');
 
@@ -74,11 +74,7 @@ test('real models: decode → save → run in ORT gives outputs identical to the
       const model = await loadModel(file);
       const out = path.join(tmp, rel.replace(/[\\/]/g, '__'));
       await saveModel(model, out);
-      const specs = requiredInputs(model.graph).map((v) => ({
-        name: v.name,
-        elemType: v.type?.kind === 'tensor' ? v.type.elemType : undefined,
-        shape: v.type?.kind === 'tensor' ? v.type.shape : undefined,
-      }));
+      const specs = feedSpecsOf(model);
       let original: ort.InferenceSession;
       try {
         original = await ort.InferenceSession.create(file, { logSeverityLevel: 4 });

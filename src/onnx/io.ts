@@ -6,7 +6,7 @@ import type { Model } from '../ir/model.js';
 import type { Tensor } from '../ir/tensor.js';
 import { decodeModel } from './decode.js';
 import { encodeModel } from './encode.js';
-import { decodeMessage, encodeMessage } from './proto.js';
+import { concatChunks, decodeMessage, encodeMessage } from './proto.js';
 import { tensorFromProto, tensorToProto } from './tensor-codec.js';
 
 /** Files a decoded model was read from (model file and external-data files), to refuse overwriting them. */
@@ -234,13 +234,5 @@ export function encodeTensor(t: Tensor): Uint8Array[] {
 
 /** Writes a `.pb` TensorProto file atomically. */
 export async function writeTensorFile(file: string, t: Tensor): Promise<void> {
-  const chunks = encodeTensor(t);
-  const total = chunks.reduce((s, c) => s + c.byteLength, 0);
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.byteLength;
-  }
-  await writeFileAtomic(file, out);
+  await writeFileAtomic(file, concatChunks(encodeTensor(t)));
 }

@@ -5,7 +5,8 @@
 import { FrugalError } from '../errors.js';
 import { DataType, dataTypeInfo, dataTypeName } from '../ir/dtype.js';
 import { Tensor } from '../ir/tensor.js';
-import { type Dim, formatShape } from '../ir/types.js';
+import type { Model } from '../ir/model.js';
+import { type Dim, elemTypeOf, formatShape, shapeOf } from '../ir/types.js';
 import { float32BitsToBfloat16Bits, float32BitsToFloat16Bits, packInt4 } from '../onnx/packing.js';
 import { readTensorFile } from '../onnx/index.js';
 import { createRng, type Rng } from '../util/rng.js';
@@ -48,6 +49,13 @@ function intRangeFor(name: string, opts: RandomFeedOptions): [number, number] {
   if (given) return given;
   for (const [re, range] of INPUT_NAME_RANGES) if (re.test(name)) return [range[0], range[1]];
   return opts.intRange ?? [0, 10];
+}
+
+/** Feed specs for the inputs a caller must provide (graph inputs without an initializer default). */
+export function feedSpecsOf(model: Model): FeedSpec[] {
+  return model.graph.inputs
+    .filter((v) => !v.initializer)
+    .map((v) => ({ name: v.name, elemType: elemTypeOf(v.type), shape: shapeOf(v.type) }));
 }
 
 /** Concrete dims for a spec: numbers kept, symbolic dims from `dims` (default 1). */

@@ -1,8 +1,7 @@
 import path from 'node:path';
-import { inspectModel } from '../../ir/summary.js';
-import { requiredInputs } from '../../ir/summary.js';
+import { inspectModel, requiredInputs } from '../../ir/summary.js';
 import { saveModel } from '../../onnx/index.js';
-import { createSession, outputSummary, randomFeeds } from '../../runtime/index.js';
+import { createSession, feedSpecsOf, outputSummary, randomFeeds } from '../../runtime/index.js';
 import { ZOO } from '../../zoo/index.js';
 import { formatBytes, formatCount, formatNumber, table } from '../format.js';
 import type { Command } from '../command.js';
@@ -32,11 +31,7 @@ export const demoCommand: Command = {
       const saved = await saveModel(model, file, { externalData: false });
       const summary = inspectModel(model, { inputShapes: exampleShapes(model, entry.exampleDims) });
       ctx.progress(`[${name}] running ${reps}× in ONNX Runtime`);
-      const specs = requiredInputs(model.graph).map((v) => ({
-        name: v.name,
-        elemType: v.type?.kind === 'tensor' ? v.type.elemType : undefined,
-        shape: v.type?.kind === 'tensor' ? v.type.shape : undefined,
-      }));
+      const specs = feedSpecsOf(model);
       const feeds = randomFeeds(specs, { seed: 0, dims: { ...entry.exampleDims }, intRange: [0, 100] });
       const session = await createSession(file);
       const times: number[] = [];

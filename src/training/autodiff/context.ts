@@ -1,0 +1,163 @@
+import { FrugalError } from '../../errors.js';
+import { GraphBuilder } from '../../ir/builder.js';
+import { DataType } from '../../ir/dtype.js';
+import type { Graph } from '../../ir/graph.js';
+import type { Model } from '../../ir/model.js';
+import type { AttributeValue, Node, TypedAttribute, Value } from '../../ir/node.js';
+import { Tensor } from '../../ir/tensor.js';
+import { elemTypeOf, formatShape, type Shape, shapeOf } from '../../ir/types.js';
+
+/**
+ * What a gradient rule sees: the forward node, a builder that appends backward nodes to the training
+ * graph, the inferred shapes of forward values, and helpers for the patterns every rule needs
+ * (undoing broadcasting, constants, reading constant inputs).
+ *
+ * Invariant: backward nodes only read forward values and earlier backward values, and are appended
+ * after every forward node, so the training graph stays topologically sorted.
+ */
+export class GradContext {
+  readonly b: GraphBuilder;
+  readonly graph: Graph;
+  /** Default-domain opset of the model (autodiff requires ≥ 13: axes as inputs). */
+  readonly opset: number;
+  /** The forward node whose rule is running (set by the engine). */
+  node!: Node;
+  /** Which inputs of `node` need a gradient (set by the engine). */
+  needsGrad: boolean[] = [];
+  private constCache = new Map<string, Value>();
+  private nodeNames: Set<string>;
+
+  constructor(model: Model) {
+    this.graph = model.graph;
+    this.b = new GraphBuilder(model.graph);
+    this.opset = model.opset;
+    this.nodeNames = new Set(model.graph.nodes.map((n) => n.name));
+  }
+
+  /** A node name not used in the graph yet (ORT rejects duplicate node names). */
+  private nodeName(base: string): string {
+    let name = base;
+    for (let i = 1; this.nodeNames.has(name); i++) name = `${base}_${i}`;
+    this.nodeNames.add(name);
+    return name;
+  }
+
+  /** Does input `i` of the current node need a gradient? */
+  needs(i: number): boolean {
+    return this.needsGrad[i] === true;
+  }
+
+  /** Appends a backward node with one output, named after the forward node. */
+  op(opType: string, inputs: Array<Value | null>, attrs?: Record<string, AttributeValue | TypedAttribute>): Value {
+    const base = this.node ? `grad/${this.node.name || this.node.opType}/${opType}` : `grad/${opType}`;
+    return this.b.op(opType, inputs, attrs, { name: this.nodeName(base), outputNames: [this.graph.uniqueName(`${base}_out`)] });
+  }
+
+  /** Appends a backward node with several outputs. */
+  ops(opType: string, inputs: Array<Value | null>, count: number, attrs?: Record<string, AttributeValue | TypedAttribute>): Value[] {
+    const base = this.node ? `grad/${this.node.name || this.node.opType}/${opType}` : `grad/${opType}`;
+    const names = Array.from({ length: count }, (_, i) => this.graph.uniqueName(`${base}_out${i}`));
+    return this.b.ops(opType, inputs, count, attrs, { name: this.nodeName(base), outputNames: names });
+  }
+
+  /** Static shape of a forward value (dims may be symbolic); throws when the rank is unknown. */
+  shape(v: Value): Shape {
+    const s = shapeOf(v.type) ?? (v.initializer ? [...v.initializer.dims] : undefined);
+    if (!s) throw this.fail(`the shape of '${v.name}' is unknown; give the model's inputs concrete or symbolic shapes`);
+    return s;
+  }
+
+  rank(v: Value): number {
+    return this.shape(v).length;
+  }
+
+  /** Element type of a forward value (FLOAT when unknown and it is an initializer of another type). */
+  elemType(v: Value): number {
+    const t = elemTypeOf(v.type) ?? v.initializer?.dtype;
+    if (t === undefined) throw this.fail(`the element type of '${v.name}' is unknown`);
+    return t;
+  }
+
+  /** A cached scalar constant of the given float type. */
+  scalar(value: number, elemType: number = DataType.FLOAT): Value {
+    const key = `s:${elemType}:${value}`;
+    let v = this.constCache.get(key);
+    if (!v) {
+      const t = elemType === DataType.DOUBLE ? Tensor.fromArray(elemType, [], [value]) : Tensor.fromArray(DataType.FLOAT, [], [value]);
+      v = this.graph.addInitializer(this.graph.uniqueName(`grad/const_${String(value).replace(/[^\w.-]/g, '_')}`), t);
+      if (elemType !== DataType.FLOAT && elemType !== DataType.DOUBLE) v = this.op('Cast', [v], { to: elemType });
+      this.constCache.set(key, v);
+    }
+    return v;
+  }
+
+  /** A cached int64 constant (axes, shapes, perms). */
+  ints(values: number[], dims: number[] = [values.length]): Value {
+    const key = `i:${dims.join('x')}:${values.join(',')}`;
+    let v = this.constCache.get(key);
+    if (!v) {
+      v = this.graph.addInitializer(this.graph.uniqueName('grad/ints'), Tensor.fromArray(DataType.INT64, dims, values.map((x) => BigInt(x)) as unknown as number[]));
+      this.constCache.set(key, v);
+    }
+    return v;
+  }
+
+  /**
+   * The constant integer content of a forward input (an initializer or a Constant node's value), or
+   * undefined when it is computed at run time.
+   */
+  constInts(v: Value | null | undefined): number[] | undefined {
+    if (!v) return undefined;
+    const t = v.initializer ?? (v.producer?.opType === 'Constant' ? (v.producer.attr('value') as Tensor | undefined) : undefined);
+    if (!t || !(t instanceof Tensor)) return undefined;
+    if (t.dtype !== DataType.INT64 && t.dtype !== DataType.INT32) return undefined;
+    return Array.from(t.toArray() as ArrayLike<number | bigint>, Number);
+  }
+
+  /**
+   * Undoes broadcasting: sums `grad` (shaped like forward value `out`) over the axes along which
+   * `input` was broadcast, then reshapes to `input`'s run-time shape. Shapes are read from inference;
+   * an input dim of 1 facing a different output dim is a broadcast axis.
+   */
+  unbroadcast(grad: Value, out: Value, input: Value): Value {
+    const os = this.shape(out);
+    const is = this.shape(input);
+    if (is.length === os.length && is.every((d, i) => d === os[i] && d !== null)) return grad;
+    const lead = os.length - is.length;
+    if (lead < 0) throw this.fail(`input '${input.name}' ${formatShape(is)} has higher rank than output ${formatShape(os)}`);
+    const axes: number[] = [];
+    for (let i = 0; i < lead; i++) axes.push(i);
+    for (let i = 0; i < is.length; i++) {
+      const di = is[i];
+      const dout = os[i + lead];
+      if (di === 1 && dout !== 1) axes.push(i + lead);
+      else if (di === null || (dout === null && di !== 1)) {
+        // Unknown dims: either side could be a broadcast; decide at run time is not possible statically.
+        if (di === null) throw this.fail(`cannot tell whether '${input.name}' ${formatShape(is)} was broadcast to ${formatShape(os)}; give concrete shapes`);
+      }
+    }
+    let g = grad;
+    if (axes.length) g = this.op('ReduceSum', [g, this.ints(axes)], { keepdims: 1 });
+    if (lead > 0 || axes.length) g = this.op('Reshape', [g, this.op('Shape', [input])]);
+    return g;
+  }
+
+  /**
+   * For MatMul operands: `grad` has the output's batch axes (rank `outRank`); sums the batch axes the
+   * operand was broadcast along (missing leading axes, and size-1 batch axes) and reshapes to it.
+   */
+  unbroadcastMatmul(grad: Value, outRank: number, operand: Value): Value {
+    const s = this.shape(operand);
+    const lead = outRank - s.length;
+    const axes: number[] = [];
+    for (let i = 0; i < lead; i++) axes.push(i);
+    for (let i = 0; i < s.length - 2; i++) if (s[i] === 1) axes.push(i + lead);
+    if (!axes.length) return grad;
+    return this.op('Reshape', [this.op('ReduceSum', [grad, this.ints(axes)], { keepdims: 1 }), this.op('Shape', [operand])]);
+  }
+
+  /** An E_UNSUPPORTED/E_SHAPE error naming the current node. */
+  fail(message: string): FrugalError {
+    return new FrugalError('E_UNSUPPORTED', `gradient of ${this.node ? this.node.describe() : 'graph'}: ${message}`);
+  }
+}

@@ -1,6 +1,9 @@
 import type { Node } from '../../../ir/node.js';
 import { basicRules } from './basic.js';
+import { elementwiseRules } from './elementwise.js';
+import { nnRules } from './nn.js';
 import { reduceRules } from './reduce.js';
+import { shapeRules } from './shape.js';
 import type { GradRule, GradRuleTable } from './types.js';
 
 export type { GradRule, GradRuleTable } from './types.js';
@@ -9,6 +12,9 @@ export type { GradRule, GradRuleTable } from './types.js';
 export const GRADIENT_RULES: Readonly<GradRuleTable> = Object.freeze({
   ...basicRules,
   ...reduceRules,
+  ...elementwiseRules,
+  ...nnRules,
+  ...shapeRules,
 });
 
 /** The rule for a node, or undefined. */

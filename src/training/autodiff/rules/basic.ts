@@ -35,26 +35,39 @@ export const basicRules: GradRuleTable = {
   },
 
   /**
-   * Y = A·B with numpy batching. dA = dY·Bᵀ, dB = Aᵀ·dY, where ᵀ swaps the last two axes; 1-D operands
-   * are promoted to matrices first, and batch axes that were broadcast are summed back.
+   * Y = A·B with numpy batching. dA = dY·Bᵀ, dB = Aᵀ·dY, where ᵀ swaps the last two axes, and batch
+   * axes that were broadcast are summed back. A 1-D operand is promoted as the spec says (A: [K] →
+   * [1, K], B: [K] → [K, 1]) and the promoted axis removed from Y, so dY gets that axis back first and
+   * the operand's gradient sums it (and every batch axis) away again.
    */
   MatMul: (ctx, n, [dy]) => {
     const a = n.inputs[0]!;
     const b = n.inputs[1]!;
-    const y = n.outputs[0]!;
     const ra = ctx.rank(a);
     const rb = ctx.rank(b);
-    if (ra < 2 || rb < 2) throw ctx.fail('1-D MatMul operands are not supported yet; reshape them to 2-D');
+    if (ra < 1 || rb < 1) throw ctx.fail('MatMul operands must have rank ≥ 1');
+    const vecA = ra === 1;
+    const vecB = rb === 1;
     const swap = (r: number) => [...Array.from({ length: r - 2 }, (_, i) => i), r - 1, r - 2];
-    const ry = ctx.rank(y);
+    // Rank of the product of the promoted operands: Y's rank plus the axes removed for vectors.
+    const rp = Math.max(vecA ? 2 : ra, vecB ? 2 : rb);
+    const restore = [...(vecA ? [-2] : []), ...(vecB ? [-1] : [])];
+    const g = restore.length ? ctx.op('Unsqueeze', [dy!, ctx.ints(restore)]) : dy!;
+    const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
     const out: Array<typeof dy> = [null, null];
     if (ctx.needs(0)) {
-      const bt = ctx.op('Transpose', [b], { perm: swap(rb) });
-      out[0] = ctx.unbroadcastMatmul(ctx.op('MatMul', [dy!, bt]), ry, a);
+      // B'ᵀ: a vector B [K] promotes to [K, 1], whose transpose is [1, K].
+      const bt = vecB ? ctx.op('Unsqueeze', [b, ctx.ints([0])]) : ctx.op('Transpose', [b], { perm: swap(rb) });
+      const da = ctx.op('MatMul', [g, bt]);
+      // A vector A's gradient is [..., 1, K]: sum every axis but the last.
+      out[0] = vecA ? ctx.op('ReduceSum', [da, ctx.ints(range(0, rp - 1))], { keepdims: 0 }) : ctx.unbroadcastMatmul(da, rp, a);
     }
     if (ctx.needs(1)) {
-      const at = ctx.op('Transpose', [a], { perm: swap(ra) });
-      out[1] = ctx.unbroadcastMatmul(ctx.op('MatMul', [at, dy!]), ry, b);
+      // A'ᵀ: a vector A [K] promotes to [1, K], whose transpose is [K, 1].
+      const at = vecA ? ctx.op('Unsqueeze', [a, ctx.ints([1])]) : ctx.op('Transpose', [a], { perm: swap(ra) });
+      const db = ctx.op('MatMul', [at, g]);
+      // A vector B's gradient is [..., K, 1]: sum the batch axes and the last one.
+      out[1] = vecB ? ctx.op('ReduceSum', [db, ctx.ints([...range(0, rp - 2), rp - 1])], { keepdims: 0 }) : ctx.unbroadcastMatmul(db, rp, b);
     }
     return out;
   },

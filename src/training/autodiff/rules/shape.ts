@@ -70,5 +70,18 @@ export const shapeRules: GradRuleTable = {
     return [ctx.op('ReduceSum', [viewed, ctx.ints(repeats.map((_, i) => 2 * i))], { keepdims: 0 }), null];
   },
 
+  /**
+   * Constant-mode Pad is adjoint to cropping: dX = Pad(dY, −pads) (negative pads crop; where the forward
+   * cropped, the negated pads restore the extent with zeros). reflect/edge/wrap are not supported.
+   */
+  Pad: (ctx, n, [dy]) => {
+    const mode = n.attrString('mode', 'constant');
+    if (mode !== 'constant') throw ctx.fail(`Pad mode '${mode}' has no gradient rule yet (constant only)`);
+    const pads = ctx.constInts(n.inputs[1]);
+    if (!pads) throw ctx.fail('the pads input must be a constant');
+    const axes = n.inputs[3] ?? null;
+    return [ctx.op('Pad', axes ? [dy!, ctx.ints(pads.map((p) => -p)), null, axes] : [dy!, ctx.ints(pads.map((p) => -p))]), null, null, null];
+  },
+
   ...indexingRules,
 };

@@ -1,0 +1,119 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { FrugalError } from '../../errors.js';
+import type { Model } from '../../ir/model.js';
+import { loadModel, saveModel } from '../../onnx/index.js';
+import { OPTIMIZER_KINDS, type OptimizerKind, SCHEDULE_KINDS, type ScheduleKind, trainModel } from '../../training/index.js';
+import { buildZooModel, ZOO, zooNames } from '../../zoo/index.js';
+import { type Command, intOption } from '../command.js';
+import { formatNumber, table } from '../format.js';
+
+/** A positive finite number flag, with an error naming the flag. */
+function numberOption(values: Record<string, unknown>, name: string): number | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new FrugalError('E_USAGE', `--${name} must be a positive number, got '${String(v)}'`);
+  return n;
+}
+
+function choice<T extends string>(values: Record<string, unknown>, name: string, allowed: readonly T[]): T | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  if (!allowed.includes(v as T)) throw new FrugalError('E_USAGE', `--${name} must be one of ${allowed.join(', ')}, got '${String(v)}'`);
+  return v as T;
+}
+
+async function loadModelArg(spec: string): Promise<{ model: Model; file?: string }> {
+  if (Object.hasOwn(ZOO, spec)) return { model: buildZooModel(spec) };
+  if (!existsSync(spec)) throw new FrugalError('E_USAGE', `--model '${spec}' is neither a zoo model (${zooNames().join(', ')}) nor an existing file`);
+  return { model: await loadModel(spec), file: spec };
+}
+
+export const trainCommand: Command = {
+  name: 'train',
+  summary: 'train a zoo model or an ONNX model on a built-in dataset (mnist, spam) with ONNX Runtime',
+  usage: 'frugal train --model <zoo name | model.onnx> --dataset mnist|spam -o out.onnx [options]',
+  positionals: [0, 0],
+  options: {
+    model: { type: 'string', arg: 'name|file', description: `zoo model (${zooNames().join(', ')}) or an .onnx file` },
+    dataset: { type: 'string', arg: 'mnist|spam', description: 'training data' },
+    output: { type: 'string', short: 'o', arg: 'out.onnx', description: 'where to write the trained model' },
+    epochs: { type: 'string', arg: 'N', description: 'passes over the training data (default 1)' },
+    steps: { type: 'string', arg: 'N', description: 'optimizer steps in total (overrides --epochs)' },
+    batch: { type: 'string', arg: 'N', description: 'batch size (default 64)' },
+    lr: { type: 'string', arg: 'X', description: 'peak learning rate (default 1e-3 adamw, 0.05 sgd)' },
+    optimizer: { type: 'string', arg: 'adamw|sgd', description: 'optimizer (default adamw)' },
+    schedule: { type: 'string', arg: 'constant|cosine|linear', description: 'learning-rate schedule after warmup (default constant)' },
+    warmup: { type: 'string', arg: 'N', description: 'linear warmup steps (default 0)' },
+    seed: { type: 'string', arg: 'N', description: 'shuffle seed (default 0)' },
+    limit: { type: 'string', arg: 'N', description: 'use only the first N training examples (quick runs)' },
+    'max-length': { type: 'string', arg: 'N', description: 'text: sequence length (default: the model\'s position table)' },
+    checkpoint: { type: 'string', arg: 'FILE', description: 'write a checkpoint here every --checkpoint-every steps and at each epoch end' },
+    'checkpoint-every': { type: 'string', arg: 'N', description: 'steps between checkpoints (default 100)' },
+    resume: { type: 'boolean', description: 'continue from --checkpoint if it exists' },
+    threads: { type: 'string', arg: 'N', description: 'ONNX Runtime intra-op threads (1 makes runs bit-reproducible)' },
+  },
+  examples: [
+    'frugal train --model mlp --dataset mnist -o mlp.onnx --epochs 3',
+    'frugal train --model cnn --dataset mnist -o cnn.onnx --epochs 5 --schedule cosine --warmup 100 --checkpoint cnn.ckpt',
+    'frugal train --model cnn --dataset mnist -o cnn.onnx --epochs 5 --checkpoint cnn.ckpt --resume',
+  ],
+  async run(ctx) {
+    const v = ctx.values;
+    if (typeof v.model !== 'string') throw new FrugalError('E_USAGE', "missing --model <zoo name | model.onnx> (see 'frugal train --help')");
+    if (typeof v.dataset !== 'string') throw new FrugalError('E_USAGE', "missing --dataset mnist|spam (see 'frugal train --help')");
+    if (typeof v.output !== 'string') throw new FrugalError('E_USAGE', "missing -o <out.onnx> (see 'frugal train --help')");
+    if (v.resume && typeof v.checkpoint !== 'string') throw new FrugalError('E_USAGE', '--resume needs --checkpoint FILE');
+    const optimizer = choice<OptimizerKind>(v, 'optimizer', OPTIMIZER_KINDS);
+    const schedule = choice<ScheduleKind>(v, 'schedule', SCHEDULE_KINDS);
+    const lr = numberOption(v, 'lr');
+    const opt = (name: string, min = 1) => (v[name] !== undefined ? intOption(v, name, 0, min) : undefined);
+    const { model, file } = await loadModelArg(v.model);
+    const output = v.output;
+    if (file && path.resolve(file) === path.resolve(output)) throw new FrugalError('E_USAGE', `refusing to write '${output}': it is the input model; choose another output path`);
+    const r = await trainModel({
+      model,
+      dataset: v.dataset,
+      ...(opt('epochs') !== undefined ? { epochs: opt('epochs')! } : {}),
+      ...(opt('steps') !== undefined ? { steps: opt('steps')! } : {}),
+      batchSize: opt('batch') ?? 64,
+      ...(optimizer ? { optimizer } : {}),
+      ...(schedule ? { schedule } : {}),
+      ...(lr !== undefined ? { lr } : {}),
+      warmupSteps: opt('warmup', 0) ?? 0,
+      seed: opt('seed', 0) ?? 0,
+      ...(opt('limit') !== undefined ? { limit: opt('limit')! } : {}),
+      ...(opt('max-length') !== undefined ? { maxLength: opt('max-length')! } : {}),
+      ...(typeof v.checkpoint === 'string' ? { checkpoint: v.checkpoint, checkpointEvery: opt('checkpoint-every') ?? 100 } : {}),
+      resume: v.resume === true,
+      ...(opt('threads') !== undefined ? { intraOpThreads: opt('threads')! } : {}),
+      onProgress: (p) =>
+        ctx.progress(
+          `epoch ${p.epoch + 1}/${p.epochs} step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} lr ${p.lr.toPrecision(3)} ${Math.round(p.samplesPerSec)} samples/s` +
+            (p.accuracy !== undefined ? ` test accuracy ${(100 * p.accuracy).toFixed(2)}%` : ''),
+        ),
+    });
+    const saved = await saveModel(r.model, output, file ? { protect: [file] } : {});
+    if (ctx.json) {
+      ctx.out(
+        JSON.stringify({
+          output: saved.path,
+          dataset: v.dataset,
+          steps: r.steps,
+          samples: r.samples,
+          finalLoss: r.finalLoss,
+          accuracy: r.finalAccuracy ?? null,
+          epochs: r.epochs.map((e) => ({ epoch: e.epoch, loss: e.loss, accuracy: e.accuracy ?? null })),
+          samplesPerSec: r.samplesPerSec,
+          wallSeconds: r.wallSeconds,
+          resumedFrom: r.resumedFrom ?? null,
+        }),
+      );
+      return;
+    }
+    if (r.resumedFrom) ctx.out(`resumed from epoch ${r.resumedFrom.epoch + 1}, step ${r.resumedFrom.step}`);
+    ctx.out(table(['epoch', 'train loss', 'test accuracy'], r.epochs.map((e) => [String(e.epoch + 1), formatNumber(e.loss), e.accuracy !== undefined ? `${(100 * e.accuracy).toFixed(2)}%` : '-'])));
+    ctx.out(`${r.steps} steps, ${r.samples} samples, ${Math.round(r.samplesPerSec)} samples/s, ${r.wallSeconds.toFixed(1)} s; wrote ${saved.path}`);
+  },
+};

@@ -1,0 +1,327 @@
+/**
+ * The trainer: epochs or steps over a built-in dataset, with the forward+backward pass run by ONNX
+ * Runtime (one session over the training model from `buildTrainingModel`) and the optimizer update in
+ * JS over Float32Arrays.
+ *
+ * Determinism: the batch order of epoch e is a function of (seed, e) only, the schedule a function of the
+ * step, and a checkpoint stores weights, running statistics and optimizer buffers bit for bit plus the
+ * position (epoch, micro-batch in epoch, step). So with the same seed and `intraOpThreads: 1` (ORT's
+ * reductions are then sequential), a run killed mid-epoch and resumed from its last checkpoint ends with
+ * the same weights as an uninterrupted run. Dropout in training mode draws from ORT's own generator,
+ * which a checkpoint cannot capture: models with active Dropout resume statistically, not bitwise.
+ */
+import { existsSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import { FrugalError } from '../errors.js';
+import { batches } from '../data/index.js';
+import { DataType } from '../ir/dtype.js';
+import type { Model } from '../ir/model.js';
+import { Tensor } from '../ir/tensor.js';
+import { createSession, type FrugalSession } from '../runtime/index.js';
+import { type Checkpoint, loadCheckpoint, saveCheckpoint, type TrainingProgress } from './checkpoint.js';
+import { type DatasetFeed, openDatasetFeed, setModelMetadata } from './dataset-feed.js';
+import { accuracyOnTest } from './evaluate.js';
+import { checkFp16Support } from './fp16.js';
+import { type LossSpec, targetDistribution } from './losses.js';
+import { clipGradNorm, createOptimizer, GradientAccumulator, type OptimizerConfig, type OptimizerKind } from './optimizers.js';
+import { checkSchedule, learningRateAt, type ScheduleKind } from './schedules.js';
+import { buildEvalModel, buildTrainingModel, cloneModel, initializerArrays } from './training-graph.js';
+
+export interface TrainOptions {
+  /** The forward model (not modified). */
+  model: Model;
+  dataset: 'mnist' | 'spam' | string;
+  /** Passes over the training data (default 1 unless `steps` is given). */
+  epochs?: number;
+  /** Total optimizer steps (overrides `epochs`). */
+  steps?: number;
+  /** Micro-batch size (default 64). */
+  batchSize?: number;
+  /** Micro-batches per optimizer step (gradient accumulation; default 1). */
+  accumulate?: number;
+  /** Optimizer kind or full config (default adamw). */
+  optimizer?: OptimizerKind | OptimizerConfig;
+  /** Peak learning rate (default 1e-3 for adamw, 0.05 for sgd). */
+  lr?: number;
+  schedule?: ScheduleKind;
+  warmupSteps?: number;
+  /** Clip the global gradient norm to this (default: no clipping). */
+  clipNorm?: number;
+  /** Loss (default cross-entropy). Distillation needs `teacher`. */
+  loss?: LossSpec;
+  /** Teacher model for a distillation loss: its logits on each batch are fed to the loss. */
+  teacher?: Model;
+  /** Initializers to train (default: all float weights reaching the output). */
+  trainable?: string[];
+  /** Dropout in training mode (default true). */
+  dropout?: boolean;
+  /** Seed of the per-epoch shuffles (default 0). */
+  seed?: number;
+  /** Use only the first N training examples. */
+  limit?: number;
+  /** Evaluate on only the first N test examples. */
+  evalLimit?: number;
+  /** Evaluate test accuracy after each epoch (default true). */
+  evaluate?: boolean;
+  /** Text: sequence length (default: the model's position table). */
+  maxLength?: number;
+  /** Checkpoint file: written every `checkpointEvery` steps and at each epoch end. */
+  checkpoint?: string;
+  checkpointEvery?: number;
+  /** Continue from `checkpoint` when it exists. */
+  resume?: boolean;
+  intraOpThreads?: number;
+  /** Weights precision: fp16 needs an execution provider with fp16 kernels for the model's ops. */
+  precision?: 'fp32' | 'fp16';
+  ep?: string;
+  onProgress?: (p: ProgressEvent) => void;
+  /** Stop (as if killed) after this many optimizer steps in this call; for tests of resume. */
+  stopAfterSteps?: number;
+}
+
+export interface ProgressEvent {
+  epoch: number;
+  epochs: number;
+  step: number;
+  totalSteps: number;
+  loss: number;
+  lr: number;
+  samplesPerSec: number;
+  /** Set on the event that ends an epoch. */
+  accuracy?: number;
+}
+
+export interface EpochSummary {
+  epoch: number;
+  /** Mean training loss over the epoch's micro-batches. */
+  loss: number;
+  /** Test accuracy after the epoch (when evaluated). */
+  accuracy?: number;
+}
+
+export interface TrainResult {
+  /** The trained forward model: weights and running statistics written back as initializers. */
+  model: Model;
+  epochs: EpochSummary[];
+  /** Loss of the last micro-batch. */
+  finalLoss: number;
+  finalAccuracy?: number;
+  steps: number;
+  samples: number;
+  /** Training examples per second over this call (forward+backward+update, evaluation excluded). */
+  samplesPerSec: number;
+  wallSeconds: number;
+  /** Seconds in ORT runs of the training model and in the JS optimizer update (incl. clipping, accumulation). */
+  runSeconds: number;
+  optimizerSeconds: number;
+  resumedFrom?: { epoch: number; step: number };
+  /** True when `stopAfterSteps` ended the call early. */
+  stopped: boolean;
+  trainable: string[];
+}
+
+const intOpt = (v: number | undefined, name: string, fallback: number, min = 1): number => {
+  const n = v ?? fallback;
+  if (!Number.isInteger(n) || n < min) throw new FrugalError('E_USAGE', `${name} must be an integer ≥ ${min}, got ${v}`);
+  return n;
+};
+
+/** Trains `opts.model` on `opts.dataset`; see {@link TrainOptions}. */
+export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
+  const t0 = performance.now();
+  const batchSize = intOpt(opts.batchSize, 'batch size', 64);
+  const accumulate = intOpt(opts.accumulate, 'accumulate', 1);
+  const seed = intOpt(opts.seed, 'seed', 0, 0);
+  const optCfg: OptimizerConfig = typeof opts.optimizer === 'object' ? opts.optimizer : ({ kind: opts.optimizer ?? 'adamw' } as OptimizerConfig);
+  const baseLr = opts.lr ?? (optCfg.kind === 'sgd' ? 0.05 : 1e-3);
+  const loss: LossSpec = opts.loss ?? { kind: 'cross-entropy' };
+  if (loss.kind === 'distillation' && !opts.teacher) throw new FrugalError('E_USAGE', 'a distillation loss needs a teacher model');
+  if (opts.resume && !opts.checkpoint) throw new FrugalError('E_USAGE', 'resume needs a checkpoint file');
+  if (opts.clipNorm !== undefined && !(opts.clipNorm > 0)) throw new FrugalError('E_USAGE', `clip norm must be > 0, got ${opts.clipNorm}`);
+  if (opts.precision === 'fp16') await checkFp16Support(opts.model, opts.ep ?? 'cpu');
+
+  const feed = openDatasetFeed(opts.dataset, opts.model, {
+    ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+    ...(opts.evalLimit !== undefined ? { testLimit: opts.evalLimit } : {}),
+    ...(opts.maxLength !== undefined ? { maxLength: opts.maxLength } : {}),
+  });
+  const microPerEpoch = Math.ceil(feed.counts.train / batchSize);
+  const stepsPerEpoch = Math.ceil(microPerEpoch / accumulate);
+  const totalSteps = opts.steps !== undefined ? intOpt(opts.steps, 'steps', 1) : intOpt(opts.epochs, 'epochs', 1) * stepsPerEpoch;
+  const epochs = Math.ceil(totalSteps / stepsPerEpoch);
+  const schedule = { kind: opts.schedule ?? 'constant', baseLr, warmupSteps: opts.warmupSteps ?? 0, totalSteps };
+  checkSchedule(schedule);
+
+  const { model: trainGraph, binding } = buildTrainingModel(opts.model, { loss, ...(opts.trainable ? { trainable: opts.trainable } : {}), ...(opts.dropout !== undefined ? { dropout: opts.dropout } : {}) });
+  const weightNames = binding.weights.map((w) => w.name);
+  const statNames = binding.runningStats.map((s) => s.input);
+  const weights = initializerArrays(opts.model, weightNames);
+  let stats = initializerArrays(opts.model, statNames);
+  const dims = new Map([...binding.weights.map((w) => [w.name, w.dims] as const), ...binding.runningStats.map((s) => [s.input, s.dims] as const)]);
+  const optimizer = createOptimizer(
+    binding.weights.map((w) => ({ name: w.name, size: weights.get(w.name)!.length, decay: w.dims.length >= 2 })),
+    optCfg,
+  );
+  const fingerprint = JSON.stringify({ dataset: feed.name, train: feed.counts.train, batchSize, accumulate, seed, optimizer: optCfg.kind, weights: binding.weights.map((w) => [w.name, w.dims]) });
+
+  let progress: TrainingProgress = { epoch: 0, batchInEpoch: 0, step: 0, samples: 0, epochLossSum: 0, epochBatches: 0, history: [] };
+  let resumedFrom: TrainResult['resumedFrom'];
+  if (opts.resume && existsSync(opts.checkpoint!)) {
+    const ck = await loadCheckpoint(opts.checkpoint!);
+    if (ck.fingerprint !== fingerprint) {
+      throw new FrugalError('E_USAGE', `checkpoint '${opts.checkpoint}' is from a different run (dataset, batch size, seed, optimizer or weights differ); remove it or match the original options`);
+    }
+    for (const n of weightNames) weights.get(n)!.set(ck.weights.get(n)!);
+    stats = new Map(statNames.map((n) => [n, ck.stats.get(n)!]));
+    optimizer.load(ck.optimizer);
+    progress = ck.progress;
+    resumedFrom = { epoch: progress.epoch, step: progress.step };
+  }
+
+  const threads = opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {};
+  const ep = opts.ep ? { ep: opts.ep } : {};
+  const sessions: FrugalSession[] = [];
+  try {
+    const trainSession = await createSession(trainGraph, { ...threads, ...ep, name: 'training graph' });
+    sessions.push(trainSession);
+    const evalSession = opts.evaluate === false ? undefined : await createSession(buildEvalModel(opts.model, [...weightNames, ...statNames]), { ...threads, ...ep, name: 'evaluation graph' });
+    if (evalSession) sessions.push(evalSession);
+    const teacher = opts.teacher ? await createSession(opts.teacher, { ...threads, ...ep, name: 'teacher' }) : undefined;
+    if (teacher) sessions.push(teacher);
+
+    const paramFeeds = (): Record<string, ort.Tensor> => {
+      const f: Record<string, ort.Tensor> = {};
+      for (const w of binding.weights) f[w.name] = new ort.Tensor('float32', weights.get(w.name)!, w.dims);
+      for (const s of binding.runningStats) f[s.input] = new ort.Tensor('float32', stats.get(s.input)!, s.dims);
+      return f;
+    };
+    const save = async () => {
+      if (!opts.checkpoint) return;
+      const ck: Checkpoint = { progress, fingerprint, weights, stats, optimizer: optimizer.state() };
+      await saveCheckpoint(opts.checkpoint, ck, dims);
+    };
+    const classes = feed.numClasses;
+    const smoothing = loss.kind === 'mse' ? 0 : loss.labelSmoothing ?? 0;
+    const accumulator = new GradientAccumulator();
+    const wanted = [binding.loss, ...binding.weights.map((w) => w.gradient), ...binding.runningStats.map((s) => s.output)];
+    let runSeconds = 0;
+    let optimizerSeconds = 0;
+    let samplesThisCall = 0;
+    let stepsThisCall = 0;
+    let finalLoss = Number.NaN;
+    let stopped = false;
+    const trainStart = performance.now();
+    let evalMs = 0;
+
+    const evaluate = async () => {
+      if (!evalSession) return undefined;
+      const e0 = performance.now();
+      const r = await accuracyOnTest(evalSession, feed, 256, paramFeeds());
+      evalMs += performance.now() - e0;
+      return r.accuracy;
+    };
+
+    outer: while (progress.step < totalSteps) {
+      const order = [...batches(feed.counts.train, batchSize, { shuffle: true, seed: epochSeed(seed, progress.epoch) })];
+      for (let bi = progress.batchInEpoch; bi < microPerEpoch; bi++) {
+        const b = feed.batch('train', order[bi]!);
+        const feeds: Record<string, ort.Tensor> = { ...b.feeds, ...paramFeeds() };
+        for (const li of binding.lossInputs) {
+          if (li.role === 'target') feeds[li.name] = new ort.Tensor('float32', loss.kind === 'mse' ? targetDistribution(b.labels, classes, 0) : targetDistribution(b.labels, classes, smoothing), [b.count, classes]);
+          else {
+            const tOut = await teacher!.runOrt(b.feeds);
+            feeds[li.name] = tOut[teacher!.outputNames[0]!] as ort.Tensor;
+          }
+        }
+        const r0 = performance.now();
+        const out = await trainSession.runOrt(feeds, { outputs: wanted });
+        const r1 = performance.now();
+        runSeconds += (r1 - r0) / 1000;
+        finalLoss = ((out[binding.loss] as ort.Tensor).data as Float32Array)[0]!;
+        if (!Number.isFinite(finalLoss)) throw new FrugalError('E_RUNTIME', `the loss became ${finalLoss} at step ${progress.step}; lower the learning rate (now ${learningRateAt(schedule, progress.step)}) or clip gradients`);
+        for (const s of binding.runningStats) stats.set(s.input, (out[s.output] as ort.Tensor).data as Float32Array);
+        const grads = binding.weights.map((w) => (out[w.gradient] as ort.Tensor).data as Float32Array);
+        progress.batchInEpoch = bi + 1;
+        progress.samples += b.count;
+        progress.epochLossSum += finalLoss;
+        progress.epochBatches++;
+        samplesThisCall += b.count;
+
+        const endOfEpoch = bi === microPerEpoch - 1;
+        let g = grads;
+        if (accumulate > 1) {
+          accumulator.add(grads, b.count);
+          if (accumulator.micro < accumulate && !endOfEpoch) {
+            optimizerSeconds += (performance.now() - r1) / 1000;
+            continue;
+          }
+          g = accumulator.take();
+        }
+        if (opts.clipNorm !== undefined) clipGradNorm(g, opts.clipNorm);
+        const lr = learningRateAt(schedule, progress.step);
+        optimizer.step(weightNames.map((n) => weights.get(n)!), g, lr);
+        progress.step++;
+        stepsThisCall++;
+        optimizerSeconds += (performance.now() - r1) / 1000;
+        const elapsed = (performance.now() - trainStart - evalMs) / 1000;
+        const event: ProgressEvent = { epoch: progress.epoch, epochs, step: progress.step, totalSteps, loss: finalLoss, lr, samplesPerSec: samplesThisCall / Math.max(elapsed, 1e-9) };
+        if (endOfEpoch || progress.step >= totalSteps) break;
+        opts.onProgress?.(event);
+        if (opts.checkpointEvery && progress.step % opts.checkpointEvery === 0) await save();
+        if (opts.stopAfterSteps !== undefined && stepsThisCall >= opts.stopAfterSteps) {
+          stopped = true;
+          break outer;
+        }
+      }
+      // End of an epoch (or of the run mid-epoch): evaluate, record, checkpoint.
+      const accuracy = await evaluate();
+      const summary: EpochSummary = { epoch: progress.epoch, loss: progress.epochLossSum / Math.max(progress.epochBatches, 1), ...(accuracy !== undefined ? { accuracy } : {}) };
+      progress.history.push(summary);
+      const elapsed = (performance.now() - trainStart - evalMs) / 1000;
+      opts.onProgress?.({ epoch: progress.epoch, epochs, step: progress.step, totalSteps, loss: finalLoss, lr: learningRateAt(schedule, Math.max(progress.step - 1, 0)), samplesPerSec: samplesThisCall / Math.max(elapsed, 1e-9), ...(accuracy !== undefined ? { accuracy } : {}) });
+      if (progress.batchInEpoch >= microPerEpoch) progress = { ...progress, epoch: progress.epoch + 1, batchInEpoch: 0, epochLossSum: 0, epochBatches: 0 };
+      await save();
+      if (opts.stopAfterSteps !== undefined && stepsThisCall >= opts.stopAfterSteps) {
+        stopped = progress.step < totalSteps;
+        break;
+      }
+    }
+
+    const trained = writeBack(opts.model, weights, stats, feed);
+    const trainSeconds = (performance.now() - trainStart - evalMs) / 1000;
+    const last = progress.history.at(-1);
+    return {
+      model: trained,
+      epochs: progress.history,
+      finalLoss,
+      ...(last?.accuracy !== undefined ? { finalAccuracy: last.accuracy } : {}),
+      steps: progress.step,
+      samples: progress.samples,
+      samplesPerSec: samplesThisCall / Math.max(trainSeconds, 1e-9),
+      wallSeconds: (performance.now() - t0) / 1000,
+      runSeconds,
+      optimizerSeconds,
+      ...(resumedFrom ? { resumedFrom } : {}),
+      stopped,
+      trainable: weightNames,
+    };
+  } finally {
+    for (const s of sessions) await s.release();
+  }
+}
+
+/** The shuffle seed of an epoch: a pure function of the run seed and the epoch. */
+function epochSeed(seed: number, epoch: number): number {
+  return (Math.imul(seed, 1000003) + epoch) | 0;
+}
+
+/** A clone of `forward` with the trained weights and statistics as initializers, plus dataset metadata. */
+function writeBack(forward: Model, weights: Map<string, Float32Array>, stats: Map<string, Float32Array>, feed: DatasetFeed): Model {
+  const model = cloneModel(forward);
+  for (const [name, data] of [...weights, ...stats]) {
+    const v = model.graph.values.get(name)!;
+    v.initializer = Tensor.fromArray(DataType.FLOAT, [...v.initializer!.dims], data.slice(), name);
+  }
+  setModelMetadata(model, feed.metadata);
+  return model;
+}

@@ -1,0 +1,185 @@
+/**
+ * From a forward (inference) model to the training model ONNX Runtime runs each step:
+ *
+ *   clone → prepareForTraining (BatchNormalization in training mode, Dropout on) → trainable
+ *   initializers become graph inputs → loss appended → backward pass appended (autodiff) →
+ *   outputs: loss, logits, one gradient per weight, the updated running statistics.
+ *
+ * Weights are inputs, not initializers, so that one session serves every step: the optimizer updates
+ * the Float32Arrays in JS and feeds them again (feeding is zero-copy in onnxruntime-node). Frozen
+ * weights stay initializers, and the autodiff engine does no gradient work for them.
+ */
+import { FrugalError } from '../errors.js';
+import { DataType } from '../ir/dtype.js';
+import type { Graph } from '../ir/graph.js';
+import type { Model } from '../ir/model.js';
+import type { Value } from '../ir/node.js';
+import { eliminateDeadCode } from '../ir/traversal.js';
+import { tensorType } from '../ir/types.js';
+import { decodeModel, encodeModelToBytes } from '../onnx/index.js';
+import { differentiate } from './autodiff/engine.js';
+import { appendLoss, type LossInput, type LossSpec } from './losses.js';
+import { prepareForTraining } from './prepare.js';
+
+export interface BuildTrainingOptions {
+  /** Initializers to train (default: every float initializer of rank ≥ 1 that reaches the logits). */
+  trainable?: string[];
+  loss: LossSpec;
+  /** Run Dropout nodes in training mode (default true). */
+  dropout?: boolean;
+}
+
+/** A trainable weight in the training model. */
+export interface WeightBinding {
+  /** Graph input name (the initializer's name in the forward model). */
+  name: string;
+  dims: number[];
+  /** Graph output holding d loss / d weight. */
+  gradient: string;
+}
+
+/** A running statistic: fed as `input`, its updated value read from `output` after each step. */
+export interface StatBinding {
+  input: string;
+  output: string;
+  dims: number[];
+}
+
+/** How to feed and read the training model. */
+export interface TrainingBinding {
+  /** The forward model's data inputs (e.g. `input`, or `input_ids` + `attention_mask`). */
+  dataInputs: string[];
+  weights: WeightBinding[];
+  lossInputs: LossInput[];
+  /** Scalar loss output. */
+  loss: string;
+  /** Logits output [batch, classes] (the forward model's first output). */
+  logits: string;
+  runningStats: StatBinding[];
+  /** Float initializers left frozen. */
+  frozen: string[];
+}
+
+export interface TrainingModel {
+  model: Model;
+  binding: TrainingBinding;
+}
+
+/** A deep copy of a model (encode + decode; tensors are views into the new bytes). */
+export function cloneModel(model: Model): Model {
+  return decodeModel(encodeModelToBytes(model));
+}
+
+/** Float initializers of rank ≥ 1 that the value `target` depends on, in file order. */
+export function floatInitializersReaching(graph: Graph, target: Value): string[] {
+  const needed = new Set<Value>([target]);
+  for (let i = graph.nodes.length - 1; i >= 0; i--) {
+    const n = graph.nodes[i]!;
+    if (!n.outputs.some((o) => o && needed.has(o))) continue;
+    for (const v of n.inputs) if (v) needed.add(v);
+    // Values read by subgraphs count too.
+    for (const g of n.subgraphs()) for (const sn of g.nodes) for (const v of sn.inputs) if (v) needed.add(v);
+  }
+  return graph
+    .initializers()
+    .filter((v) => needed.has(v) && v.initializer!.dtype === DataType.FLOAT && v.initializer!.dims.length >= 1)
+    .map((v) => v.name);
+}
+
+/** Default trainable set of a forward model: float initializers of rank ≥ 1 reaching its first output. */
+export function defaultTrainable(model: Model): string[] {
+  const out = model.graph.outputs[0];
+  if (!out) throw new FrugalError('E_INVALID_MODEL', 'the model has no outputs');
+  return floatInitializersReaching(model.graph, out);
+}
+
+/** Turns initializer `name` into a graph input of the same name, type and shape; returns its dims. */
+function initializerToInput(graph: Graph, name: string, what: string): number[] {
+  const v = graph.values.get(name);
+  if (!v || !v.initializer) throw new FrugalError('E_USAGE', `${what} '${name}' is not an initializer of the model`);
+  const t = v.initializer;
+  if (t.dtype !== DataType.FLOAT) throw new FrugalError('E_UNSUPPORTED', `${what} '${name}' is ${t.dtype === DataType.FLOAT16 ? 'float16' : `of type ${t.dtype}`}; training reads float32 weights (convert the model to fp32 first)`);
+  const dims = t.dims.map(Number);
+  graph.removeInitializer(v);
+  v.type = tensorType(DataType.FLOAT, dims);
+  graph.inputs.push(v);
+  return dims;
+}
+
+/** The float32 contents of initializers by name (copies). */
+export function initializerArrays(model: Model, names: readonly string[]): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  for (const n of names) {
+    const t = model.graph.values.get(n)?.initializer;
+    if (!t) throw new FrugalError('E_USAGE', `'${n}' is not an initializer of the model`);
+    if (t.dtype !== DataType.FLOAT) throw new FrugalError('E_UNSUPPORTED', `initializer '${n}' is not float32`);
+    out.set(n, Float32Array.from(t.toArray() as Float32Array));
+  }
+  return out;
+}
+
+/**
+ * Builds the training model for `forward` (left untouched). Throws E_UNSUPPORTED naming the op and node
+ * when an op between a trainable weight and the loss has no gradient rule.
+ */
+export function buildTrainingModel(forward: Model, opts: BuildTrainingOptions): TrainingModel {
+  if (!forward.graph.outputs[0]) throw new FrugalError('E_INVALID_MODEL', 'the model has no outputs');
+  // prepareForTraining works on a clone; the forward model stays untouched.
+  const prepared = prepareForTraining(forward, { dropout: opts.dropout ?? true });
+  const model = prepared.model;
+  const graph = model.graph;
+  const logits = graph.outputs[0]!;
+  const dataInputs = graph.inputs.map((v) => v.name);
+
+  const statInputs = new Set(prepared.batchNorms.flatMap((s) => [s.meanInput, s.varInput]));
+  const trainable = opts.trainable ?? floatInitializersReaching(graph, logits).filter((n) => !statInputs.has(n));
+  if (!trainable.length) throw new FrugalError('E_USAGE', 'nothing to train: the model has no float initializers of rank ≥ 1 reaching its output');
+  const unknown = trainable.filter((n) => !graph.values.get(n)?.initializer);
+  if (unknown.length) throw new FrugalError('E_USAGE', `trainable tensor${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')} not found among the model's initializers`);
+
+  const weights: WeightBinding[] = trainable.map((name) => ({ name, dims: initializerToInput(graph, name, 'trainable weight'), gradient: '' }));
+  const runningStats: StatBinding[] = [];
+  for (const s of prepared.batchNorms) {
+    for (const [input, output] of [[s.meanInput, s.newMeanOutput], [s.varInput, s.newVarOutput]] as const) {
+      const dims = initializerToInput(graph, input, 'running statistic');
+      runningStats.push({ input, output, dims });
+    }
+  }
+
+  const built = appendLoss(graph, logits, opts.loss);
+  if (built.loss.name !== 'loss' && !graph.lookup('loss')) graph.renameValue(built.loss, 'loss');
+  const wrt = weights.map((w) => graph.values.get(w.name)!);
+  const { grads } = differentiate(model, { loss: built.loss, wrt });
+
+  // Name each gradient output after its weight with an Identity (a gradient value may be shared or be
+  // another graph value, so renaming it in place is not safe).
+  const gradOutputs = grads.map((g, i) => {
+    const w = weights[i]!;
+    w.gradient = graph.uniqueName(`${w.name}.grad`);
+    const out = graph.addNode({ opType: 'Identity', name: graph.uniqueName(`grad_out/${w.name}`), inputs: [g], outputNames: [w.gradient] }).outputs[0]!;
+    out.type = tensorType(DataType.FLOAT, w.dims);
+    return out;
+  });
+  const statOutputs = runningStats.map((s) => {
+    const v = graph.values.get(s.output);
+    if (!v) throw new FrugalError('E_INVALID_MODEL', `running statistic output '${s.output}' is missing from the prepared graph`);
+    return v;
+  });
+  graph.outputs = [built.loss, logits, ...gradOutputs, ...statOutputs];
+  eliminateDeadCode(graph, { keepInitializers: false });
+  const frozen = graph.initializers().filter((v) => v.initializer!.dtype === DataType.FLOAT && v.initializer!.dims.length >= 1 && !v.name.startsWith('grad/') && !v.name.startsWith('loss/')).map((v) => v.name);
+  return {
+    model,
+    binding: { dataInputs, weights, lossInputs: built.inputs, loss: built.loss.name, logits: logits.name, runningStats, frozen },
+  };
+}
+
+/**
+ * A clone of the forward model (inference mode) whose initializers `names` are graph inputs, so that
+ * one session evaluates the model with the current weights and running statistics each epoch.
+ */
+export function buildEvalModel(forward: Model, names: readonly string[]): Model {
+  const model = cloneModel(forward);
+  for (const n of names) initializerToInput(model.graph, n, 'weight');
+  return model;
+}

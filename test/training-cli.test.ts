@@ -1,0 +1,74 @@
+/**
+ * `frugal train` and `frugal eval` end to end: real processes on real MNIST (small --limit), a model
+ * that eval scores, resume through the CLI, and one-line errors for bad flags.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+const BIN = path.resolve('dist/src/cli/bin.js');
+let dir: string;
+before(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'frugal-train-cli-'))));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function frugal(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: dir, timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function assertCleanError(r: { code: number; stderr: string }, pattern: RegExp, code: number): void {
+  assert.equal(r.code, code, `exit code (stderr: ${r.stderr})`);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line of error, got:\n${r.stderr}`);
+  assert.match(lines[0]!, /^frugal: error: /);
+  assert.match(lines[0]!, pattern);
+}
+
+describe('frugal train / eval', () => {
+  test('train --json writes a model that eval --json scores', () => {
+    const r = frugal('train', '--model', 'mlp', '--dataset', 'mnist', '-o', 'mlp.onnx', '--limit', '1000', '--epochs', '2', '--batch', '32', '--schedule', 'cosine', '--warmup', '5', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { output: string; epochs: Array<{ accuracy: number; loss: number }>; finalLoss: number; samplesPerSec: number; wallSeconds: number; accuracy: number };
+    assert.equal(out.epochs.length, 2);
+    assert.ok(Number.isFinite(out.finalLoss) && out.samplesPerSec > 0 && out.wallSeconds > 0);
+    assert.ok(existsSync(path.join(dir, 'mlp.onnx')));
+    const e = frugal('eval', 'mlp.onnx', '--dataset', 'mnist', '--json');
+    assert.equal(e.code, 0, e.stderr);
+    const ev = JSON.parse(e.stdout) as { accuracy: number; count: number };
+    assert.equal(ev.count, 2000);
+    assert.equal(ev.accuracy, out.accuracy, 'eval agrees with the trainer’s last evaluation');
+    assert.ok(ev.accuracy > 0.7, `accuracy ${ev.accuracy} after 2 short epochs`);
+    const limited = JSON.parse(frugal('eval', 'mlp.onnx', '--dataset', 'mnist', '--limit', '100', '--json').stdout) as { count: number };
+    assert.equal(limited.count, 100);
+  });
+
+  test('a CNN trains with checkpoints and resumes through the CLI', () => {
+    const args = ['train', '--model', 'cnn', '--dataset', 'mnist', '-o', 'cnn.onnx', '--limit', '256', '--batch', '64', '--checkpoint', 'cnn.ckpt', '--checkpoint-every', '2', '--threads', '1', '--json'];
+    const first = frugal(...args);
+    assert.equal(first.code, 0, first.stderr);
+    assert.ok(existsSync(path.join(dir, 'cnn.ckpt')));
+    // Same run with --epochs 2 and --resume: continues from the end of epoch 1.
+    const second = frugal(...args, '--epochs', '2', '--resume', '-o', 'cnn2.onnx');
+    assert.equal(second.code, 0, second.stderr);
+    const out = JSON.parse(second.stdout) as { resumedFrom: { epoch: number; step: number }; steps: number; epochs: unknown[] };
+    assert.deepEqual(out.resumedFrom, { epoch: 1, step: 4 });
+    assert.equal(out.steps, 8);
+    assert.equal(out.epochs.length, 2);
+  });
+
+  test('bad flags give one-line errors', () => {
+    assertCleanError(frugal('train', '--model', 'mlp', '--dataset', 'mnist', '-o', 'x.onnx', '--optimizer', 'adam'), /--optimizer must be one of adamw, sgd/, 2);
+    assertCleanError(frugal('train', '--model', 'mlp', '--dataset', 'mnist', '-o', 'x.onnx', '--lr', 'fast'), /--lr must be a positive number/, 2);
+    assertCleanError(frugal('train', '--model', 'mlp', '--dataset', 'cifar', '-o', 'x.onnx'), /unknown dataset "cifar"/, 2);
+    assertCleanError(frugal('train', '--model', 'nope', '--dataset', 'mnist', '-o', 'x.onnx'), /neither a zoo model/, 2);
+    assertCleanError(frugal('train', '--model', 'mlp', '--dataset', 'mnist'), /missing -o/, 2);
+    assertCleanError(frugal('train', '--model', 'mlp', '--dataset', 'mnist', '-o', 'x.onnx', '--resume'), /--resume needs --checkpoint/, 2);
+    assertCleanError(frugal('train', '--model', 'mlp', '--dataset', 'spam', '-o', 'x.onnx'), /text model takes 'input_ids'/, 2);
+    assertCleanError(frugal('eval', 'missing.onnx', '--dataset', 'mnist'), /missing\.onnx/, 1);
+    assertCleanError(frugal('eval', 'x.onnx'), /missing --dataset/, 2);
+    assert.ok(!existsSync(path.join(dir, 'x.onnx')));
+  });
+});

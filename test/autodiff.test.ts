@@ -56,6 +56,30 @@ describe('gradient rules (finite differences through ORT)', () => {
     await gradCheck({ inputs: [{ name: 'a', shape: [2, 3, 4] }, { name: 'b', shape: [4, 5] }], build: (b, [x, y]) => b.op('MatMul', [x!, y!]) });
     await gradCheck({ inputs: [{ name: 'a', shape: [2, 1, 3, 4] }, { name: 'b', shape: [3, 4, 2] }], build: (b, [x, y]) => b.op('MatMul', [x!, y!]) });
   });
+  test('Add where shapes are unknown until run time (broadcast decided in the graph)', async () => {
+    await gradCheck({
+      inputs: [
+        { name: 'a', shape: [2, 3], declared: [null, 3] },
+        { name: 'b', shape: [1, 3], declared: [null, 3] },
+      ],
+      build: (b, [x, y]) => b.op('Add', [x!, y!]),
+      outputShapes: [[2, 3]],
+    });
+  });
+  test('Slice with bounds computed at run time (position tables sliced to the sequence length)', async () => {
+    await gradCheck({
+      inputs: [
+        { name: 'table', shape: [7, 3] },
+        { name: 'ids', shape: [2, 4], elemType: DataType.INT64, differentiable: false },
+      ],
+      build: (b, [table, ids]) => {
+        const seq = b.op('Gather', [b.op('Shape', [ids!]), b.constant('one', DataType.INT64, [1], [1])], { axis: 0 });
+        const start = b.constant('start', DataType.INT64, [1], [2]);
+        return b.op('Slice', [table!, start, b.op('Add', [seq, start]), b.constant('ax', DataType.INT64, [1], [0])]);
+      },
+      outputShapes: [[4, 3]],
+    });
+  });
   test('Relu', async () => {
     await gradCheck({ inputs: [{ name: 'x', shape: [3, 5] }], build: (b, [x]) => b.op('Relu', [x!]) });
   });

@@ -33,6 +33,8 @@ export interface GradInput {
   /** Differentiate with respect to this input (default true for float inputs). */
   differentiable?: boolean;
   intHigh?: number;
+  /** Shape declared in the model when it should differ from the data's (unknown dims as null). */
+  declared?: Array<number | string | null>;
 }
 
 export interface GradCheckOptions {
@@ -47,6 +49,8 @@ export interface GradCheckOptions {
   rtol?: number;
   atol?: number;
   maxElements?: number;
+  /** Output shapes, where inference cannot know them (inputs declared with unknown dims). */
+  outputShapes?: number[][];
   /** Extra model opset imports (e.g. com.microsoft). */
   extraOpsets?: Record<string, number>;
 }
@@ -87,15 +91,15 @@ export async function gradCheck(opts: GradCheckOptions): Promise<GradCheckResult
 
   // Forward model with loss = Σ y ⊙ R.
   const b = new GraphBuilder('gradcheck');
-  const ins = opts.inputs.map((inp) => b.input(inp.name, inp.elemType ?? ft, inp.shape));
+  const ins = opts.inputs.map((inp) => b.input(inp.name, inp.elemType ?? ft, inp.declared ?? inp.shape));
   const built = opts.build(b, ins);
   const outs = Array.isArray(built) ? built : [built];
   const model = b.build({ opsetImports: { '': opts.opset ?? 17, ...(opts.extraOpsets ?? {}) } });
   inferShapes(model);
   const rng = createRng(seed + 1000);
   let loss: Value | undefined;
-  for (const y of outs) {
-    const ys = shapeOf(y.type);
+  for (const [k, y] of outs.entries()) {
+    const ys = opts.outputShapes?.[k] ?? shapeOf(y.type);
     assert.ok(ys && ys.every((d) => typeof d === 'number'), `output '${y.name}' needs a static shape, got ${JSON.stringify(ys)}`);
     const n = (ys as number[]).reduce((a, c) => a * c, 1);
     const rData = Array.from({ length: n }, () => rng.normal());

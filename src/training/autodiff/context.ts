@@ -131,15 +131,29 @@ export class GradContext {
       const di = is[i];
       const dout = os[i + lead];
       if (di === 1 && dout !== 1) axes.push(i + lead);
-      else if (di === null || (dout === null && di !== 1)) {
-        // Unknown dims: either side could be a broadcast; decide at run time is not possible statically.
-        if (di === null) throw this.fail(`cannot tell whether '${input.name}' ${formatShape(is)} was broadcast to ${formatShape(os)}; give concrete shapes`);
-      }
+      // An unknown input dim may or may not have been broadcast: decide at run time.
+      else if (di === null && dout !== 1) return this.unbroadcastAtRunTime(grad, out, input, lead);
     }
     let g = grad;
     if (axes.length) g = this.op('ReduceSum', [g, this.ints(axes)], { keepdims: 1 });
     if (lead > 0 || axes.length) g = this.op('Reshape', [g, this.op('Shape', [input])]);
     return g;
+  }
+
+  /**
+   * `unbroadcast` when static shapes cannot tell: the summed axes are computed in the graph as the
+   * positions where the (left-padded) input shape is 1 and the output's is not, then ReduceSum with
+   * `noop_with_empty_axes` and a Reshape to the input's run-time shape.
+   */
+  private unbroadcastAtRunTime(grad: Value, out: Value, input: Value, lead: number): Value {
+    const one = this.ints([1], []);
+    let inShape = this.op('Shape', [input]);
+    if (lead > 0) inShape = this.op('Concat', [this.ints(new Array(lead).fill(1)), inShape], { axis: 0 });
+    const outShape = this.op('Shape', [out]);
+    const mask = this.op('And', [this.op('Equal', [inShape, one]), this.op('Not', [this.op('Equal', [outShape, one])])]);
+    const axes = this.op('Reshape', [this.op('NonZero', [mask]), this.ints([-1])]);
+    const summed = this.op('ReduceSum', [grad, axes], { keepdims: 1, noop_with_empty_axes: 1 });
+    return this.op('Reshape', [summed, this.op('Shape', [input])]);
   }
 
   /**

@@ -39,6 +39,32 @@ function dims(ctx: GradContext, shape: Value, from: number, to: number): Value {
   return ctx.op('Slice', [shape, ctx.ints([from]), ctx.ints([to])]);
 }
 
+/**
+ * Gradient of a step-1 Slice whose starts/ends are run-time values: begin pads are the starts clamped
+ * to [0, dim] (negative starts count from the end), end pads are dim − begin − (output size), both per
+ * sliced axis and computed in the graph; the rest of the pads are zero.
+ */
+function runtimeSlicePad(ctx: GradContext, x: Value, y: Value, dy: Value, startsInput: Value, axes: number[], rank: number): Value {
+  const xShape = ctx.op('Shape', [x]);
+  const yShape = ctx.op('Shape', [y]);
+  const norm = axes.map((a) => (a < 0 ? a + rank : a));
+  const axisIdx = ctx.ints(norm);
+  const dimsX = ctx.op('Gather', [xShape, axisIdx], { axis: 0 });
+  const dimsY = ctx.op('Gather', [yShape, axisIdx], { axis: 0 });
+  const starts64 = ctx.op('Cast', [startsInput], { to: DataType.INT64 });
+  const zero = ctx.ints([0], []);
+  // start < 0 counts from the end; then clamp to [0, dim].
+  const wrapped = ctx.op('Where', [ctx.op('Less', [starts64, zero]), ctx.op('Add', [starts64, dimsX]), starts64]);
+  const begin = ctx.op('Min', [ctx.op('Max', [wrapped, zero]), dimsX]);
+  const end = ctx.op('Sub', [ctx.op('Sub', [dimsX, begin]), dimsY]);
+  // Scatter the per-axis pads into full-rank zero vectors.
+  const full = ctx.ints(new Array(rank).fill(0));
+  const idx = ctx.ints(norm, [norm.length, 1]);
+  const beginAll = ctx.op('ScatterND', [full, idx, begin]);
+  const endAll = ctx.op('ScatterND', [full, idx, end]);
+  return ctx.op('Pad', [dy, ctx.op('Concat', [beginAll, endAll], { axis: 0 })]);
+}
+
 export const indexingRules: GradRuleTable = {
   /**
    * dY placed back where the slice took it, zeros elsewhere. Per sliced axis (the placement is
@@ -55,7 +81,13 @@ export const indexingRules: GradRuleTable = {
     const ends = ctx.constInts(n.inputs[2]);
     const axes = n.inputs[3] ? ctx.constInts(n.inputs[3]) : starts?.map((_, i) => i);
     const steps = n.inputs[4] ? ctx.constInts(n.inputs[4]) : starts?.map(() => 1);
-    if (!starts || !ends || !axes || !steps) throw ctx.fail('starts, ends, axes and steps must be constants');
+    if (!axes || !steps) throw ctx.fail('axes and steps must be constants');
+    if (!starts || !ends || axes.some((a) => typeof xs[a < 0 ? a + rank : a] !== 'number')) {
+      // Bounds known only at run time (position tables sliced to the sequence length): step-1 slices
+      // are a Pad of dY by (start, dim − start − count) per axis, computed in the graph.
+      if (steps.every((st) => st === 1)) return [runtimeSlicePad(ctx, n.inputs[0]!, n.outputs[0]!, dy!, n.inputs[1]!, axes, rank), ...[null, null, null, null]];
+      throw ctx.fail('starts and ends must be constants when a step is not 1 or a sliced dim is symbolic');
+    }
     const nulls = [null, null, null, null];
     const slices: AxisSlice[] = [];
     for (let j = 0; j < starts.length; j++) {

@@ -12,3 +12,6 @@ export * from './runtime/index.js';
 export * from './data/index.js';
 export * from './zoo/index.js';
 export { Rng, createRng } from './util/rng.js';
+export * from './training/index.js';
+export * from './profiling/index.js';
+export * from './report/index.js';

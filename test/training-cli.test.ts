@@ -37,6 +37,11 @@ describe('frugal train / eval', () => {
     assert.ok(existsSync(path.join(dir, 'mlp.onnx')));
     const e = frugal('eval', 'mlp.onnx', '--dataset', 'mnist', '--json');
     assert.equal(e.code, 0, e.stderr);
+    // Energy is reported with its source; on a machine without counters it is an estimate, and says so.
+    const energy = (JSON.parse(r.stdout) as { energy: { joules: number | null; sources: string[]; estimated: boolean } }).energy;
+    assert.ok(energy.sources.length > 0 && energy.sources.every((src) => /^(measured|estimated):/.test(src)), JSON.stringify(energy));
+    assert.equal(energy.estimated, energy.sources.some((src) => src.startsWith('estimated:')));
+    if (energy.joules !== null) assert.ok(energy.joules > 0);
     const ev = JSON.parse(e.stdout) as { accuracy: number; count: number };
     assert.equal(ev.count, 2000);
     assert.equal(ev.accuracy, out.accuracy, 'eval agrees with the trainer’s last evaluation');

@@ -21,6 +21,7 @@ import {
   WordTokenizer,
 } from '../data/index.js';
 import type { Model } from '../ir/model.js';
+import { createRng } from '../util/rng.js';
 import { shapeOf } from '../ir/types.js';
 
 export const TOKENIZER_METADATA_KEY = 'frugal.tokenizer';
@@ -39,7 +40,7 @@ export interface DatasetFeed {
   /** Examples available per split (after `limit`). */
   counts: { train: number; test: number };
   /** Feeds for the examples at `indices` of a split. */
-  batch(split: 'train' | 'test', indices: readonly number[]): FeedBatch;
+  batch(split: 'train' | 'test', indices: readonly number[], epoch?: number): FeedBatch;
   /** Entries to store in a trained model's metadata_props (tokenizer and sequence length for text). */
   metadata: Array<[string, string]>;
 }
@@ -53,6 +54,8 @@ export interface DatasetFeedOptions {
   maxLength?: number;
   /** Evaluation only: skip the train split, and require a text model to carry its tokenizer. */
   evalOnly?: boolean;
+  /** Images, train split only: random translation by up to `shift` pixels, seeded per (seed, epoch, example). */
+  augment?: { shift: number; seed: number };
 }
 
 /** The value of a model metadata entry, if present. */
@@ -105,12 +108,40 @@ function mnistFeed(model: Model, opts: DatasetFeedOptions): DatasetFeed {
     numClasses: 10,
     counts: { train: train.count, test: test.count },
     metadata: [],
-    batch(split, indices) {
+    batch(split, indices, epoch = 0) {
       const b = gatherImages(split === 'train' ? train : test, indices);
+      if (split === 'train' && opts.augment && opts.augment.shift > 0) shiftImages(b.images, indices, opts.augment, epoch);
       const dims = rank === 2 ? [b.count, 784] : b.dims;
       return { feeds: { [input.name]: new ort.Tensor('float32', b.images, dims) }, labels: b.labels, count: b.count };
     },
   };
+}
+
+/**
+ * Translates each 28×28 image in place by a random (dx, dy) in [−shift, shift]², filling with zeros.
+ * The offsets depend only on (seed, epoch, example index), so a resumed run sees the same images as an
+ * uninterrupted one. Small shifts are the classic MNIST augmentation: digits are position-invariant.
+ */
+function shiftImages(images: Float32Array, indices: readonly number[], aug: { shift: number; seed: number }, epoch: number): void {
+  const tmp = new Float32Array(784);
+  const span = 2 * aug.shift + 1;
+  indices.forEach((example, i) => {
+    const rng = createRng(((aug.seed * 1_000_003) ^ Math.imul(epoch + 1, 0x9e3779b1) ^ Math.imul(example + 1, 0x85ebca6b)) | 0);
+    const dx = rng.int(span) - aug.shift;
+    const dy = rng.int(span) - aug.shift;
+    if (dx === 0 && dy === 0) return;
+    const img = images.subarray(i * 784, (i + 1) * 784);
+    tmp.fill(0);
+    for (let y = 0; y < 28; y++) {
+      const sy = y - dy;
+      if (sy < 0 || sy >= 28) continue;
+      for (let x = 0; x < 28; x++) {
+        const sx = x - dx;
+        if (sx >= 0 && sx < 28) tmp[y * 28 + x] = img[sy * 28 + sx]!;
+      }
+    }
+    img.set(tmp);
+  });
 }
 
 function limitImages(ds: ImageDataset, limit: number | undefined): ImageDataset {

@@ -1,6 +1,7 @@
 /**
  * A small convolutional network for 28×28 single-channel images (MNIST): per stage Conv 3×3 (pad 1),
- * Relu, MaxPool 2×2; then Flatten and a Gemm classifier (PyTorch Linear layout, transB=1).
+ * Relu, MaxPool 2×2; then Flatten, an optional hidden Gemm + Relu (+ Dropout), and a Gemm classifier
+ * (PyTorch Linear layout, transB=1).
  */
 import { GraphBuilder } from '../ir/builder.js';
 import { DataType } from '../ir/dtype.js';
@@ -15,10 +16,14 @@ export interface CnnConfig {
   /** Input height and width (default 28); each stage halves it (floor). */
   imageSize: number;
   inChannels: number;
+  /** Units of a hidden fully connected layer before the classifier (0: none, the default). */
+  hidden: number;
+  /** Dropout ratio after the hidden layer (0: no Dropout node). Inference-mode Dropout is an identity. */
+  dropout: number;
   seed: number;
 }
 
-export const CNN_DEFAULTS: Readonly<CnnConfig> = Object.freeze({ channels: [16, 32], classes: 10, imageSize: 28, inChannels: 1, seed: 0 });
+export const CNN_DEFAULTS: Readonly<CnnConfig> = Object.freeze({ channels: [16, 32], classes: 10, imageSize: 28, inChannels: 1, hidden: 0, dropout: 0, seed: 0 });
 
 /** Builds the CNN: input `input` float32 [batch, inChannels, imageSize, imageSize] → `logits` [batch, classes]. */
 export function buildCnn(config: Partial<CnnConfig> = {}): Model {
@@ -42,8 +47,15 @@ export function buildCnn(config: Partial<CnnConfig> = {}): Model {
     x = b.op('MaxPool', [x], { kernel_shape: ints([2, 2]), strides: ints([2, 2]) }, { name: `pool${i + 1}` });
     cin = cout;
   });
-  const features = cin * size * size;
+  let features = cin * size * size;
   x = b.op('Flatten', [x], { axis: 1 }, { name: 'flatten' });
+  if (c.hidden > 0) {
+    const hw = normalWeight(b, 'hidden.weight', [c.hidden, features], heStd(features), c.seed);
+    const hb = filledWeight(b, 'hidden.bias', [c.hidden], 0);
+    x = b.op('Relu', [b.op('Gemm', [x, hw, hb], { transB: 1 }, { name: 'hidden' })], undefined, { name: 'hidden.relu' });
+    if (c.dropout > 0) x = b.op('Dropout', [x, b.constant('hidden.dropout_ratio', DataType.FLOAT, [], [c.dropout])], undefined, { name: 'hidden.dropout' });
+    features = c.hidden;
+  }
   const w = normalWeight(b, 'fc.weight', [c.classes, features], xavierStd(features, c.classes), c.seed);
   const bias = filledWeight(b, 'fc.bias', [c.classes], 0);
   x = b.op('Gemm', [x, w, bias], { transB: 1 }, { name: 'fc' });

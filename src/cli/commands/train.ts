@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { FrugalError } from '../../errors.js';
+import { EnergyMonitor, joulesToWh, type WindowResult } from '../../profiling/index.js';
 import type { Model } from '../../ir/model.js';
 import { loadModel, saveModel } from '../../onnx/index.js';
 import { OPTIMIZER_KINDS, type OptimizerKind, SCHEDULE_KINDS, type ScheduleKind, trainModel } from '../../training/index.js';
@@ -72,7 +73,13 @@ export const trainCommand: Command = {
     const { model, file } = await loadModelArg(v.model);
     const output = v.output;
     if (file && path.resolve(file) === path.resolve(output)) throw new FrugalError('E_USAGE', `refusing to write '${output}': it is the input model; choose another output path`);
-    const r = await trainModel({
+    // Energy of the whole run, labelled with its source (a counter where one is readable, else an estimate).
+    const monitor = new EnergyMonitor();
+    const window = monitor.begin('train');
+    let r: Awaited<ReturnType<typeof trainModel>>;
+    let energy: WindowResult;
+    try {
+      r = await trainModel({
       model,
       dataset: v.dataset,
       ...(opt('epochs') !== undefined ? { epochs: opt('epochs')! } : {}),
@@ -93,7 +100,11 @@ export const trainCommand: Command = {
           `epoch ${p.epoch + 1}/${p.epochs} step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} lr ${p.lr.toPrecision(3)} ${Math.round(p.samplesPerSec)} samples/s` +
             (p.accuracy !== undefined ? ` test accuracy ${(100 * p.accuracy).toFixed(2)}%` : ''),
         ),
-    });
+      });
+    } finally {
+      energy = await window.end();
+      await monitor.close();
+    }
     const saved = await saveModel(r.model, output, file ? { protect: [file] } : {});
     if (ctx.json) {
       ctx.out(
@@ -108,6 +119,7 @@ export const trainCommand: Command = {
           samplesPerSec: r.samplesPerSec,
           wallSeconds: r.wallSeconds,
           resumedFrom: r.resumedFrom ?? null,
+          energy: energyJson(energy),
         }),
       );
       return;
@@ -115,5 +127,26 @@ export const trainCommand: Command = {
     if (r.resumedFrom) ctx.out(`resumed from epoch ${r.resumedFrom.epoch + 1}, step ${r.resumedFrom.step}`);
     ctx.out(table(['epoch', 'train loss', 'test accuracy'], r.epochs.map((e) => [String(e.epoch + 1), formatNumber(e.loss), e.accuracy !== undefined ? `${(100 * e.accuracy).toFixed(2)}%` : '-'])));
     ctx.out(`${r.steps} steps, ${r.samples} samples, ${Math.round(r.samplesPerSec)} samples/s, ${r.wallSeconds.toFixed(1)} s; wrote ${saved.path}`);
+    ctx.out(energyLine(energy));
   },
 };
+
+/** The run's energy as JSON: joules, Wh, carbon, and the source of each figure. */
+function energyJson(w: WindowResult) {
+  return {
+    joules: w.energy.joules,
+    wh: w.energy.joules === null ? null : joulesToWh(w.energy.joules),
+    sources: w.energy.sources,
+    estimated: w.energy.estimated,
+    carbonGrams: w.carbon?.grams ?? null,
+    carbonSource: w.carbon?.source ?? null,
+    ...(w.energy.note ? { note: w.energy.note } : {}),
+  };
+}
+
+function energyLine(w: WindowResult): string {
+  const e = w.energy;
+  if (e.joules === null) return `energy: not measured (${e.note ?? 'no meter'})`;
+  const kind = e.estimated ? 'ESTIMATED' : 'measured';
+  return `energy: ${formatNumber(e.joules)} J = ${formatNumber(joulesToWh(e.joules))} Wh (${kind}: ${e.sources.join(' + ')}); carbon ${formatNumber(w.carbon?.grams ?? 0)} gCO2e at ${w.carbon?.gCo2ePerKwh} g/kWh`;
+}

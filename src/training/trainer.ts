@@ -59,6 +59,8 @@ export interface TrainOptions {
   seed?: number;
   /** Use only the first N training examples. */
   limit?: number;
+  /** Image data augmentation: random translation by up to `shift` pixels (seeded per epoch and example). */
+  augment?: { shift: number };
   /** Evaluate on only the first N test examples. */
   evalLimit?: number;
   /** Evaluate test accuracy after each epoch (default true). */
@@ -141,6 +143,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   if (opts.precision === 'fp16') await checkFp16Support(opts.model, opts.ep ?? 'cpu');
 
   const feed = openDatasetFeed(opts.dataset, opts.model, {
+    ...(opts.augment ? { augment: { ...opts.augment, seed } } : {}),
     ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
     ...(opts.evalLimit !== undefined ? { testLimit: opts.evalLimit } : {}),
     ...(opts.maxLength !== undefined ? { maxLength: opts.maxLength } : {}),
@@ -224,7 +227,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     outer: while (progress.step < totalSteps) {
       const order = [...batches(feed.counts.train, batchSize, { shuffle: true, seed: epochSeed(seed, progress.epoch) })];
       for (let bi = progress.batchInEpoch; bi < microPerEpoch; bi++) {
-        const b = feed.batch('train', order[bi]!);
+        const b = feed.batch('train', order[bi]!, progress.epoch);
         const feeds: Record<string, ort.Tensor> = { ...b.feeds, ...paramFeeds() };
         for (const li of binding.lossInputs) {
           if (li.role === 'target') feeds[li.name] = new ort.Tensor('float32', loss.kind === 'mse' ? targetDistribution(b.labels, classes, 0) : targetDistribution(b.labels, classes, smoothing), [b.count, classes]);

@@ -1,0 +1,252 @@
+/**
+ * float32 → float16 (or bfloat16) conversion of a model's float tensors and ops.
+ *
+ * Every node of the main graph is either converted (its float inputs and outputs become float16) or
+ * kept in float32: ops on the block list (see fp16-ops.ts), excluded nodes, ops outside the default
+ * domain, and nodes holding subgraphs (If/Loop/Scan bodies are left as they are, and outer values they
+ * read are cast back to float32 for them). Where a value crosses between the two worlds a Cast is
+ * inserted (one per value and direction). The model's inputs and outputs keep their float32 types:
+ * Casts sit at the boundary. Float initializers read by a converted node are stored in float16, with
+ * finite values beyond ±65504 clipped (counted); initializers read only by float32 nodes stay float32.
+ * Finally Casts that do nothing (to the type their input already has, or float16→float32→float16 round
+ * trips) are removed.
+ *
+ * Invariant: a converted value is float16 everywhere it is read, except through an inserted Cast.
+ */
+import { DataType } from '../../ir/dtype.js';
+import type { Graph } from '../../ir/graph.js';
+import type { Model } from '../../ir/model.js';
+import type { Node, Value } from '../../ir/node.js';
+import { inferShapes } from '../../ir/shape-inference.js';
+import { Tensor } from '../../ir/tensor.js';
+import { implicitInputs } from '../../ir/traversal.js';
+import { elemTypeOf, shapeOf, tensorType } from '../../ir/types.js';
+import { float32ToBfloat16Bits, float32ToFloat16Bits } from '../../onnx/packing.js';
+import { FrugalError } from '../../errors.js';
+import type { Pass, PassResult } from '../pass.js';
+import { blockedOps, FLOAT32_ONLY_INPUTS } from './fp16-ops.js';
+
+export interface Fp16Options {
+  /** Target type (default float16). */
+  to?: 'float16' | 'bfloat16';
+  /** Kernel table used to block ops: `cpu` (onnxruntime-node 1.30's CPU provider, default) or `any`. */
+  provider?: 'cpu' | 'any';
+  /** More op types to keep in float32. */
+  blockOps?: readonly string[];
+  /** Op types to convert even though the default block list names them. */
+  allowOps?: readonly string[];
+  /** Node names to keep in float32. */
+  excludeNodes?: readonly string[];
+}
+
+export interface Fp16Stats {
+  [key: string]: unknown;
+  to: 'float16' | 'bfloat16';
+  convertedNodes: number;
+  /** Nodes kept in float32 that touch float tensors, by op type, with the reason. */
+  keptFloat32: Record<string, { count: number; reason: string }>;
+  initializersConverted: number;
+  initializersKeptFloat32: number;
+  /** Finite constant elements beyond ±65504 clipped to ±65504 (float16 only). */
+  clipped: number;
+  /** Non-zero constant elements too small for float16 that became zero. */
+  underflowed: number;
+  castsInserted: number;
+  castsRemoved: number;
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+const F32 = DataType.FLOAT;
+const FP16_MAX = 65504;
+
+/** The float16/bfloat16 conversion pass; see the module comment. */
+export function fp16Pass(opts: Fp16Options = {}): Pass {
+  const to = opts.to ?? 'float16';
+  if (to !== 'float16' && to !== 'bfloat16') throw new FrugalError('E_USAGE', `precision target must be 'float16' or 'bfloat16', got '${String(to)}'`);
+  const provider = opts.provider ?? 'cpu';
+  if (provider !== 'cpu' && provider !== 'any') throw new FrugalError('E_USAGE', `provider table must be 'cpu' or 'any', got '${String(provider)}'`);
+  return { name: to === 'float16' ? 'convert-fp16' : 'convert-bf16', run: (model) => convert(model, { ...opts, to, provider }) };
+}
+
+function initializerBytes(model: Model): number {
+  let n = 0;
+  for (const g of model.allGraphs()) for (const v of g.initializers()) n += v.initializer!.byteLength;
+  return n;
+}
+
+function convert(model: Model, o: Fp16Options & { to: 'float16' | 'bfloat16'; provider: 'cpu' | 'any' }): PassResult {
+  const H = o.to === 'float16' ? DataType.FLOAT16 : DataType.BFLOAT16;
+  const block = blockedOps(o.to, o.provider);
+  const g = model.graph;
+  const stats: Fp16Stats = { to: o.to, convertedNodes: 0, keptFloat32: {}, initializersConverted: 0, initializersKeptFloat32: 0, clipped: 0, underflowed: 0, castsInserted: 0, castsRemoved: 0, bytesBefore: initializerBytes(model), bytesAfter: 0 };
+  inferShapes(model);
+  const isFloat = (v: Value | null | undefined): v is Value => !!v && elemTypeOf(v.type) === F32;
+  const floats = new Set<Value>([...g.values.values()].filter(isFloat));
+
+  // 1. Decide each node.
+  const half = new Set<Node>();
+  for (const n of g.nodes) {
+    const touches = n.inputs.some(isFloat) || n.outputs.some(isFloat) || (n.opType === 'Cast' && n.attrInt('to', 0) === F32);
+    if (!touches && n.opType !== 'Constant' && n.opType !== 'ConstantOfShape') continue;
+    const why = keepReason(n, o, block);
+    if (why === null) continue; // nothing float about it
+    if (why) {
+      if (touches) {
+        const k = (stats.keptFloat32[n.qualifiedOp] ??= { count: 0, reason: why });
+        k.count++;
+      }
+      continue;
+    }
+    half.add(n);
+  }
+
+  // 2. Converted values: float outputs of converted nodes, and float initializers a converted node reads.
+  const halfValues = new Set<Value>();
+  for (const n of half) {
+    const floatMaker = (n.opType === 'Cast' && n.attrInt('to', 0) === F32) || n.opType === 'Constant' || n.opType === 'ConstantOfShape';
+    for (const v of n.outputs) if (v && (isFloat(v) || floatMaker)) halfValues.add(v);
+  }
+  for (const v of g.initializers()) {
+    if (!isFloat(v) || v.isGraphInput) continue;
+    if (v.uses.some((u) => u.node.graph === g && half.has(u.node) && !float32Only(u.node, u.index))) halfValues.add(v);
+    else stats.initializersKeptFloat32++;
+  }
+
+  // 3. Graph outputs keep float32: the converted producer writes a new value, a Cast writes the output.
+  const casts = new Map<string, Value>();
+  const inserted = new Set<Node>();
+  const castOf = (v: Value, target: number, before: Node): Value => {
+    const key = `${v.name}->${target}`;
+    let c = casts.get(key);
+    if (!c) {
+      const node = g.addNode({ opType: 'Cast', name: g.uniqueName(`${v.name}_cast`), inputs: [v], attributes: { to: target }, outputNames: [`${v.name}_${target === F32 ? 'fp32' : o.to === 'float16' ? 'fp16' : 'bf16'}`] }, { before });
+      inserted.add(node);
+      c = node.outputs[0]!;
+      c.type = tensorType(target, shapeOf(v.type));
+      casts.set(key, c);
+      stats.castsInserted++;
+    }
+    return c;
+  };
+  for (const [i, out] of g.outputs.entries()) {
+    if (!halfValues.has(out) || !out.producer) continue;
+    const p = out.producer;
+    const inner = g.createValue(`${out.name}_${o.to === 'float16' ? 'fp16' : 'bf16'}`, out.type);
+    out.replaceAllUsesWith(inner);
+    p.setOutput(out.producerIndex, inner);
+    halfValues.delete(out);
+    halfValues.add(inner);
+    inserted.add(g.addNode({ opType: 'Cast', name: g.uniqueName(`${out.name}_cast`), inputs: [inner], attributes: { to: F32 }, outputs: [out] }, { after: p }));
+    g.outputs[i] = out;
+    stats.castsInserted++;
+  }
+
+  // 4. Cast wherever a value crosses between float16 and float32 nodes (or into a kept subgraph).
+  for (const n of [...g.nodes]) {
+    if (inserted.has(n)) continue;
+    for (let i = 0; i < n.inputs.length; i++) {
+      const v = n.inputs[i];
+      if (!v || !(floats.has(v) || halfValues.has(v))) continue;
+      if (n.opType === 'Cast' && half.has(n)) continue; // a converted Cast accepts either type
+      const needHalf = half.has(n) && !float32Only(n, i);
+      if (needHalf !== halfValues.has(v)) n.setInput(i, castOf(v, needHalf ? H : F32, n));
+    }
+    for (const v of n.subgraphs().length ? implicitInputs(n) : []) {
+      if (!halfValues.has(v)) continue;
+      const c = castOf(v, F32, n);
+      for (const u of [...v.uses]) if (u.node.graph !== g) u.node.setInput(u.index, c);
+    }
+  }
+
+  // 5. Retype: converted node outputs, initializers, Cast targets and constant attributes.
+  for (const v of halfValues) {
+    if (v.initializer) {
+      v.initializer = toHalf(v.initializer, H, stats, v.name);
+      stats.initializersConverted++;
+    }
+    v.type = tensorType(H, shapeOf(v.type));
+  }
+  for (const n of half) {
+    stats.convertedNodes++;
+    if (n.opType === 'Cast' && n.attrInt('to', 0) === F32) n.setAttribute('to', H);
+    if (n.opType === 'Constant' || n.opType === 'ConstantOfShape') {
+      const t = n.attr('value');
+      n.setAttribute('value', t instanceof Tensor ? toHalf(t, H, stats, n.name) : Tensor.fromArray(H, [1], [0]));
+    }
+  }
+
+  removeRedundantCasts(g, stats);
+  stats.bytesAfter = initializerBytes(model);
+  return { model, modified: stats.convertedNodes > 0 || stats.castsInserted > 0, stats };
+}
+
+/** Undefined: convert. A string: keep in float32, for this reason. Null: the node has nothing float. */
+function keepReason(n: Node, o: Fp16Options, block: ReturnType<typeof blockedOps>): string | undefined | null {
+  if (n.opType === 'Constant' || n.opType === 'ConstantOfShape') {
+    const t = n.attr('value');
+    if (n.opType === 'ConstantOfShape' && t === undefined) return undefined; // default value: float32 zero
+    if (!(t instanceof Tensor) || t.dtype !== F32) return null;
+  }
+  if (o.excludeNodes?.includes(n.name)) return 'excluded by option';
+  if (n.domain !== '' && n.domain !== 'ai.onnx') return `op of domain '${n.domain}' (only default-domain ops are converted)`;
+  if (n.subgraphs().length) return 'holds subgraphs (kept in float32 with their bodies)';
+  if (o.blockOps?.includes(n.opType)) return 'blocked by option';
+  const why = o.allowOps?.includes(n.opType) ? undefined : block.reason(n.opType);
+  if (why) return why;
+  if (n.outputs.some((v) => v && elemTypeOf(v.type) === undefined)) return 'an output type is unknown';
+  return undefined;
+}
+
+function float32Only(n: Node, index: number): boolean {
+  return FLOAT32_ONLY_INPUTS[n.opType]?.includes(index) ?? false;
+}
+
+/** A float32 tensor in float16 (clipping finite values to ±65504) or bfloat16; other tensors unchanged. */
+function toHalf(t: Tensor, H: number, stats: Fp16Stats, name: string): Tensor {
+  if (t.dtype !== F32) return t;
+  const src = t.toArray() as Float32Array;
+  if (H === DataType.BFLOAT16) return Tensor.fromArray(H, [...t.dims], float32ToBfloat16Bits(src), name);
+  let data = src;
+  for (let i = 0; i < src.length; i++) {
+    const x = src[i]!;
+    const a = Math.abs(x);
+    if (a > FP16_MAX && Number.isFinite(x)) {
+      if (data === src) data = new Float32Array(src);
+      data[i] = x > 0 ? FP16_MAX : -FP16_MAX;
+      stats.clipped++;
+    } else if (a !== 0 && a < 2 ** -25) {
+      stats.underflowed++;
+    }
+  }
+  return Tensor.fromArray(H, [...t.dims], float32ToFloat16Bits(data), name);
+}
+
+/** Drops Casts to the type their input already has, and float16→float32→float16 round trips. */
+function removeRedundantCasts(g: Graph, stats: Fp16Stats): void {
+  for (const n of [...g.nodes]) {
+    if (n.opType !== 'Cast' || n.domain !== '' || !n.graph) continue;
+    const x = n.inputs[0];
+    const y = n.outputs[0];
+    if (!x || !y || y.isGraphOutput) continue;
+    const to = n.attrInt('to', 0);
+    let source: Value | undefined;
+    if (elemTypeOf(x.type) === to) source = x;
+    else {
+      // Cast(to=T)(Cast(to=float32)(x: T)) is x when T is float16/bfloat16: widening to float32 is exact.
+      const p = x.producer;
+      const inner = p?.opType === 'Cast' ? p.inputs[0] : undefined;
+      if (inner && p!.attrInt('to', 0) === F32 && elemTypeOf(inner.type) === to && (to === DataType.FLOAT16 || to === DataType.BFLOAT16)) source = inner;
+    }
+    if (!source) continue;
+    y.replaceAllUsesWith(source);
+    g.removeNode(n);
+    stats.castsRemoved++;
+    // The widening Cast may now be unused.
+    const p = x.producer;
+    if (p && p.opType === 'Cast' && x.uses.length === 0 && !x.isGraphOutput && p.graph) {
+      g.removeNode(p);
+      stats.castsRemoved++;
+    }
+  }
+}

@@ -1,0 +1,347 @@
+/**
+ * int4 weight-only quantization. Activations stay float; constant weights are stored as 4-bit codes with
+ * one float scale (and, asymmetric, one 4-bit zero point) per block of `blockSize` elements along the
+ * reduction axis, and dequantized inside the op:
+ *
+ * - `MatMul(A, B)` with a constant 2-D B [K, N], and `Gemm` (transA = 0) with a constant B, become
+ *   com.microsoft `MatMulNBits` (bits 4). Gemm's alpha is folded into the scales, beta·C into the op's
+ *   bias input. K need not be a multiple of the block size: the last block is padded with zero codes.
+ * - `Gather(data, indices)` on axis 0 of a constant 2-D table (embeddings) becomes com.microsoft
+ *   `GatherBlockQuantized` with int4 (symmetric) or uint4 + zero points (asymmetric) data.
+ * - `format: 'qdq'` instead inserts ONNX `DequantizeLinear` (block_size, opset 21) on the weight and keeps
+ *   the original op; the model's opset is raised to 21 when every op it uses means the same there.
+ *
+ * Outputs of the rewritten ops are float, so no 4-bit tensor ever leaves the graph (onnxruntime-node
+ * 1.30 aborts the process when asked to return one).
+ */
+import { FrugalError } from '../../errors.js';
+import { DataType } from '../../ir/dtype.js';
+import type { Graph } from '../../ir/graph.js';
+import type { Model } from '../../ir/model.js';
+import type { Node, NodeInit, Value } from '../../ir/node.js';
+import { Tensor } from '../../ir/tensor.js';
+import { float32ToFloat16Bits } from '../../onnx/packing.js';
+import { elemTypeOf } from '../../ir/types.js';
+import type { Pass, PassResult } from '../pass.js';
+import { type BlockQuantized, packMatMulNBitsWeight, packMatMulNBitsZeroPoints, packNibbles, quantizeBlockwise } from './int4-blockwise.js';
+import { raiseOpsetTo21 } from './int4-opset.js';
+
+export interface Int4Options {
+  /** Elements per block along the reduction axis: a power of two from 16 to 256 (default 32). */
+  blockSize?: number;
+  /** Symmetric blocks (zero point 8 implied, default) or asymmetric with packed uint4 zero points. */
+  symmetric?: boolean;
+  /** `matmulnbits` (default: com.microsoft MatMulNBits / GatherBlockQuantized) or `qdq` (DequantizeLinear, opset 21). */
+  format?: 'matmulnbits' | 'qdq';
+  /** Quantize constant embedding tables read by Gather (default true). */
+  embeddings?: boolean;
+  /**
+   * Scale type of quantized embedding tables (default float16: GatherBlockQuantized then yields float16,
+   * cast back to float32; it saves 2 bytes per block, which on a BERT-base-sized model is the difference
+   * between 0.160× and 0.157× of the fp32 file).
+   */
+  embeddingScales?: 'float16' | 'float32';
+  /** MatMulNBits `accuracy_level` (0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8; default 0). */
+  accuracyLevel?: number;
+  /** Node names to leave alone. */
+  excludeNodes?: readonly string[];
+  /** Op types to leave alone (`Gather`, `Gemm`, `MatMul`). */
+  excludeOpTypes?: readonly string[];
+  /** Weights with fewer elements are left in float: the op and scales cost more than they save (default 1024). */
+  minElements?: number;
+}
+
+/** A node the pass did not quantize, and why. */
+export interface SkippedNode {
+  node: string;
+  opType: string;
+  reason: string;
+}
+
+export interface Int4Stats {
+  [key: string]: unknown;
+  format: 'matmulnbits' | 'qdq';
+  blockSize: number;
+  symmetric: boolean;
+  /** Nodes rewritten, by original op type. */
+  quantized: Record<string, number>;
+  /** Rewritten weights whose reduction length was padded to a whole block. */
+  padded: number;
+  skipped: SkippedNode[];
+  /** Initializer bytes of the whole model before and after. */
+  bytesBefore: number;
+  bytesAfter: number;
+  /** Set when the qdq format raised the model's opset. */
+  opsetRaisedFrom?: number;
+}
+
+const MS = 'com.microsoft';
+
+/** The int4 weight-only pass; see the module comment. */
+export function int4WeightOnlyPass(opts: Int4Options = {}): Pass {
+  const blockSize = opts.blockSize ?? 32;
+  const format = opts.format ?? 'matmulnbits';
+  if (!(Number.isInteger(blockSize) && blockSize >= 16 && blockSize <= 256 && (blockSize & (blockSize - 1)) === 0)) {
+    throw new FrugalError('E_USAGE', `int4 block size must be a power of two from 16 to 256, got ${blockSize}`);
+  }
+  if (format !== 'matmulnbits' && format !== 'qdq') throw new FrugalError('E_USAGE', `int4 format must be 'matmulnbits' or 'qdq', got '${String(format)}'`);
+  const accuracyLevel = opts.accuracyLevel ?? 0;
+  if (!(Number.isInteger(accuracyLevel) && accuracyLevel >= 0 && accuracyLevel <= 4)) throw new FrugalError('E_USAGE', `accuracy_level must be an integer 0..4, got ${accuracyLevel}`);
+  return {
+    name: 'quantize-int4',
+    run: (model) => runInt4(model, { ...opts, blockSize, format, accuracyLevel }),
+  };
+}
+
+type Resolved = Int4Options & { blockSize: number; format: 'matmulnbits' | 'qdq'; accuracyLevel: number };
+
+function initializerBytes(model: Model): number {
+  let n = 0;
+  for (const g of model.allGraphs()) for (const v of g.initializers()) n += v.initializer!.byteLength;
+  return n;
+}
+
+function runInt4(model: Model, o: Resolved): PassResult {
+  const symmetric = o.symmetric ?? true;
+  const minElements = o.minElements ?? 1024;
+  const stats: Int4Stats = { format: o.format, blockSize: o.blockSize, symmetric, quantized: {}, padded: 0, skipped: [], bytesBefore: initializerBytes(model), bytesAfter: 0 };
+  const skip = (n: Node, reason: string): void => void stats.skipped.push({ node: n.name, opType: n.opType, reason });
+
+  if (o.format === 'qdq' && model.opset < 21) {
+    const problem = raiseOpsetTo21(model, true);
+    if (problem) {
+      for (const n of model.graph.allNodes()) if (isCandidate(n)) skip(n, `the qdq form needs opset 21 and ${problem}; use format 'matmulnbits'`);
+      stats.bytesAfter = stats.bytesBefore;
+      return { model, modified: false, stats };
+    }
+  }
+
+  // One quantized copy per (weight, layout): weights shared by several nodes are stored once.
+  const cache = new Map<string, Value[]>();
+  const ctx: Ctx = { o, symmetric, cache, stats };
+  for (const g of [...model.allGraphs()]) {
+    for (const n of [...g.nodes]) {
+      if (!isCandidate(n)) continue;
+      if (o.excludeNodes?.includes(n.name) || o.excludeOpTypes?.includes(n.opType)) {
+        skip(n, 'excluded by option');
+        continue;
+      }
+      if (n.opType === 'Gather' && o.embeddings === false) {
+        skip(n, 'embeddings disabled by option');
+        continue;
+      }
+      const w = weightOf(n);
+      const why = checkWeight(n, w, o.blockSize, minElements);
+      if (why) {
+        skip(n, why);
+        continue;
+      }
+      const done = o.format === 'qdq' ? rewriteQdq(g, n, w!, ctx) : n.opType === 'Gather' ? rewriteGather(g, n, w!, ctx) : rewriteMatMul(g, n, w!, ctx);
+      if (typeof done === 'string') skip(n, done);
+      else stats.quantized[n.opType] = (stats.quantized[n.opType] ?? 0) + 1;
+    }
+  }
+  const modified = Object.keys(stats.quantized).length > 0;
+  if (modified && o.format === 'matmulnbits' && !model.opsetImports.has(MS)) model.opsetImports.set(MS, 1);
+  // 4-bit tensor element types exist from IR version 10 on.
+  if ((stats.quantized['Gather'] || o.format === 'qdq') && modified && model.irVersion < 10) model.irVersion = 10;
+  if (modified && o.format === 'qdq' && model.opset < 21) {
+    stats.opsetRaisedFrom = model.opset;
+    raiseOpsetTo21(model, false);
+  }
+  // Weights no longer read by anything leave the model.
+  for (const g of model.allGraphs()) for (const v of g.initializers()) if (v.uses.length === 0 && !v.isGraphOutput && !v.isGraphInput && v.extras.codec?.['int4Source']) g.removeInitializer(v);
+  stats.bytesAfter = initializerBytes(model);
+  return { model, modified, stats };
+}
+
+interface Ctx {
+  o: Resolved;
+  symmetric: boolean;
+  cache: Map<string, Value[]>;
+  stats: Int4Stats;
+}
+
+function isCandidate(n: Node): boolean {
+  return n.domain === '' && (n.opType === 'MatMul' || n.opType === 'Gemm' || n.opType === 'Gather');
+}
+
+function weightOf(n: Node): Value | null | undefined {
+  return n.opType === 'Gather' ? n.inputs[0] : n.inputs[1];
+}
+
+/** Why a node's weight cannot be quantized, or undefined when it can. */
+function checkWeight(n: Node, w: Value | null | undefined, blockSize: number, minElements: number): string | undefined {
+  if (!w?.initializer) return `${n.opType === 'Gather' ? 'data' : 'B'} is not a constant initializer`;
+  if (w.isGraphInput) return `weight '${w.name}' is also a graph input (the caller may override it)`;
+  const t = w.initializer;
+  if (t.dtype !== DataType.FLOAT) return `weight '${w.name}' is ${DataType.FLOAT16 === t.dtype ? 'float16' : `type ${t.dtype}`}, only float32 weights are quantized`;
+  if (t.dims.length !== 2) return `weight '${w.name}' has rank ${t.dims.length}, not 2`;
+  if (t.numel < minElements) return `weight '${w.name}' has ${t.numel} elements (< minElements ${minElements}): not worth quantizing`;
+  if (n.opType === 'Gather') {
+    if (n.attrInt('axis', 0) !== 0) return 'Gather axis is not 0';
+    if (t.dims[1]! % blockSize !== 0) return `embedding width ${t.dims[1]} is not a multiple of block size ${blockSize} (GatherBlockQuantized does not pad)`;
+    return undefined;
+  }
+  if (n.opType === 'Gemm') {
+    if (n.attrInt('transA', 0) !== 0) return 'Gemm with transA = 1 is not rewritten';
+  }
+  const K = n.opType === 'Gemm' && n.attrInt('transB', 0) ? t.dims[1]! : t.dims[0]!;
+  if (K < 16) return `K = ${K} is smaller than the smallest block (16)`;
+  return undefined;
+}
+
+/** Adds an initializer next to the weight it replaces (so subgraphs see it), marked for cleanup. */
+function addConst(w: Value, suffix: string, t: Tensor): Value {
+  return w.graph.addInitializer(`${w.name}_${suffix}`, t);
+}
+
+function markSource(w: Value): void {
+  w.extras.codec = { ...(w.extras.codec ?? {}), int4Source: true };
+}
+
+/** Swaps `old` for a new node computing the same output values. */
+function replaceNode(g: Graph, old: Node, init: NodeInit): Node {
+  const outs = old.outputs.map((v, i) => {
+    old.setOutput(i, null);
+    return v;
+  });
+  const node = g.addNode({ ...init, name: old.name, outputs: outs }, { before: old });
+  g.removeNode(old, true);
+  return node;
+}
+
+function rewriteMatMul(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefined {
+  const { o, symmetric } = ctx;
+  const a = n.inputs[0]!;
+  const aType = elemTypeOf(a.type);
+  if (aType !== undefined && aType !== DataType.FLOAT) return `input A is not float32 (MatMulNBits scales must match A's type)`;
+  const t = w.initializer!;
+  const transB = n.opType === 'Gemm' && n.attrInt('transB', 0) !== 0;
+  const [K, N] = transB ? [t.dims[1]!, t.dims[0]!] : [t.dims[0]!, t.dims[1]!];
+  let bias: Value | null = null;
+  const alpha = n.opType === 'Gemm' ? n.attrFloat('alpha', 1) : 1;
+  if (n.opType === 'Gemm' && n.inputs[2]) {
+    const c = n.inputs[2];
+    const beta = n.attrFloat('beta', 1);
+    if (!c.initializer || c.initializer.dtype !== DataType.FLOAT || c.initializer.numel !== N || (c.initializer.dims.length === 2 && c.initializer.dims[0] !== 1)) {
+      return 'Gemm C is not a constant float32 bias of N elements';
+    }
+    const cv = c.initializer.toArray() as Float32Array;
+    bias = addConst(c, 'bias', Tensor.fromArray(DataType.FLOAT, [N], beta === 1 ? new Float32Array(cv) : cv.map((x) => x * beta)));
+    markSource(c);
+  }
+  const key = `nbits:${w.name}:${transB ? 't' : 'n'}:${alpha}`;
+  let vals = ctx.cache.get(key);
+  if (!vals) {
+    const src = t.toArray() as Float32Array;
+    const q = transB ? quantizeBlockwise(src, N, K, K, 1, o.blockSize, symmetric) : quantizeBlockwise(src, N, K, 1, N, o.blockSize, symmetric);
+    if (alpha !== 1) for (let i = 0; i < q.scales.length; i++) q.scales[i] = Math.fround(q.scales[i]! * alpha);
+    vals = matMulNBitsInitializers(w, q);
+    ctx.cache.set(key, vals);
+    if (K % o.blockSize) ctx.stats.padded++;
+  }
+  markSource(w);
+  const inputs: Array<Value | null> = [a, ...vals];
+  if (inputs.length === 3 && bias) inputs.push(null);
+  if (bias) inputs.push(null, bias);
+  replaceNode(g, n, {
+    opType: 'MatMulNBits',
+    domain: MS,
+    inputs,
+    attributes: { K, N, bits: 4, block_size: o.blockSize, ...(o.accuracyLevel ? { accuracy_level: o.accuracyLevel } : {}) },
+  });
+  return undefined;
+}
+
+/** B, scales and (asymmetric) zero points of MatMulNBits as initializers. */
+function matMulNBitsInitializers(w: Value, q: BlockQuantized): Value[] {
+  const N = q.rows;
+  const out = [
+    addConst(w, 'q4', Tensor.fromBytes(DataType.UINT8, [N, q.kBlocks, q.blockSize / 2], packMatMulNBitsWeight(q))),
+    addConst(w, 'scales', Tensor.fromArray(DataType.FLOAT, [N, q.kBlocks], q.scales)),
+  ];
+  if (!q.symmetric) out.push(addConst(w, 'zero_points', Tensor.fromBytes(DataType.UINT8, [N, Math.ceil(q.kBlocks / 2)], packMatMulNBitsZeroPoints(q))));
+  return out;
+}
+
+function rewriteGather(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefined {
+  const { o, symmetric } = ctx;
+  const t = w.initializer!;
+  const [V, D] = [t.dims[0]!, t.dims[1]!];
+  const half = (o.embeddingScales ?? 'float16') === 'float16';
+  const key = `gbq:${w.name}:${half}`;
+  let vals = ctx.cache.get(key);
+  if (!vals) {
+    const q = quantizeBlockwise(t.toArray() as Float32Array, V, D, D, 1, o.blockSize, symmetric);
+    // D is a multiple of the block size, so the padded code layout is the tensor's row-major order.
+    // Symmetric data is int4 with zero point 0 (the op's default): the signed code is code - 8, whose
+    // two's-complement nibble is code ^ 8. Asymmetric data is uint4 with a uint4 zero-point tensor,
+    // packed across rows like any ONNX 4-bit tensor.
+    const data = symmetric ? packNibbles(V * D, (i) => q.codes[i]! ^ 8) : packNibbles(V * D, (i) => q.codes[i]!);
+    // float16 scales: a scale is at most max|w| / 7.5, so it overflows only for weights beyond 4.9e5.
+    const scales = half
+      ? Tensor.fromArray(DataType.FLOAT16, [V, q.kBlocks], float32ToFloat16Bits(q.scales.map((s) => Math.max(-65504, Math.min(65504, s)))))
+      : Tensor.fromArray(DataType.FLOAT, [V, q.kBlocks], q.scales);
+    vals = [addConst(w, 'q4', Tensor.fromBytes(symmetric ? DataType.INT4 : DataType.UINT4, [V, D], data)), addConst(w, 'scales', scales)];
+    if (!symmetric) vals.push(addConst(w, 'zero_points', Tensor.fromBytes(DataType.UINT4, [V, q.kBlocks], packNibbles(V * q.kBlocks, (i) => q.zeroPoints[i]!))));
+    ctx.cache.set(key, vals);
+  }
+  markSource(w);
+  const init: NodeInit = {
+    opType: 'GatherBlockQuantized',
+    domain: MS,
+    inputs: [vals[0]!, n.inputs[1]!, ...vals.slice(1)],
+    attributes: { gather_axis: 0, quantize_axis: 1, block_size: o.blockSize, bits: 4 },
+  };
+  if (!half) {
+    replaceNode(g, n, init);
+    return undefined;
+  }
+  // The op's output has the scales' type: gather in float16, then Cast to the float32 the graph expects.
+  const y = n.outputs[0]!;
+  const gathered = g.addNode({ ...init, name: g.uniqueName(`${n.name || 'Gather'}_q4`), outputNames: [`${y.name}_f16`] }, { before: n });
+  replaceNode(g, n, { opType: 'Cast', inputs: [gathered.outputs[0]!], attributes: { to: DataType.FLOAT } });
+  return undefined;
+}
+
+/** QDQ form: DequantizeLinear(int4 weight, scales[, zero points], axis, block_size) feeds the original op. */
+function rewriteQdq(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefined {
+  const { o, symmetric } = ctx;
+  const t = w.initializer!;
+  const [R, C] = [t.dims[0]!, t.dims[1]!];
+  // The axis blocks run along: K for MatMul/Gemm (axis 1 when Gemm stores B transposed), D for Gather.
+  const axis = n.opType === 'Gather' || (n.opType === 'Gemm' && n.attrInt('transB', 0) !== 0) ? 1 : 0;
+  const key = `qdq:${w.name}:${axis}`;
+  let dq = ctx.cache.get(key)?.[0];
+  if (!dq) {
+    const src = t.toArray() as Float32Array;
+    // Vectors run along `axis`; the other axis indexes them.
+    const q = axis === 0 ? quantizeBlockwise(src, C, R, 1, C, o.blockSize, symmetric) : quantizeBlockwise(src, R, C, C, 1, o.blockSize, symmetric);
+    const len = axis === 0 ? R : C;
+    const at = (r: number, c: number): number => {
+      const [vec, k] = axis === 0 ? [c, r] : [r, c];
+      return q.codes[(vec * q.kBlocks + Math.floor(k / o.blockSize)) * o.blockSize + (k % o.blockSize)]!;
+    };
+    const dtype = symmetric ? DataType.INT4 : DataType.UINT4;
+    const data = packNibbles(R * C, (i) => (symmetric ? at(Math.floor(i / C), i % C) ^ 8 : at(Math.floor(i / C), i % C)));
+    // Scales (and zero points) have the weight's shape with the blocked axis shrunk to kBlocks.
+    const sDims = axis === 0 ? [q.kBlocks, C] : [R, q.kBlocks];
+    const sIndex = (i: number): number => (axis === 0 ? (i % C) * q.kBlocks + Math.floor(i / C) : i);
+    const scales = new Float32Array(q.scales.length).map((_, i) => q.scales[sIndex(i)]!);
+    const inputs = [addConst(w, 'q4', Tensor.fromBytes(dtype, [R, C], data)), addConst(w, 'scales', Tensor.fromArray(DataType.FLOAT, sDims, scales))];
+    if (!symmetric) inputs.push(addConst(w, 'zero_points', Tensor.fromBytes(dtype, sDims, packNibbles(scales.length, (i) => q.zeroPoints[sIndex(i)]!))));
+    if (len % o.blockSize) ctx.stats.padded++;
+    const node = w.graph.addNode({ opType: 'DequantizeLinear', name: w.graph.uniqueName(`${w.name}_DequantizeLinear`), inputs, attributes: { axis, block_size: o.blockSize }, outputNames: [`${w.name}_dq`] }, firstNodeOf(w.graph));
+    dq = node.outputs[0]!;
+    ctx.cache.set(key, [dq]);
+  }
+  markSource(w);
+  n.setInput(n.opType === 'Gather' ? 0 : 1, dq);
+  return undefined;
+}
+
+/** Where to put a node that only reads initializers: first in its graph, before any reader. */
+function firstNodeOf(g: Graph): { before?: Node } {
+  return g.nodes[0] ? { before: g.nodes[0] } : {};
+}

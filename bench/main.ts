@@ -4,8 +4,9 @@
  */
 import { codecBench } from './codec.js';
 import { profileBench } from './profile.js';
+import { trainBench } from './train.js';
 
-const BENCHES: Record<string, (args: string[]) => Promise<Record<string, unknown>>> = { codec: codecBench, profile: profileBench };
+const BENCHES: Record<string, (args: string[]) => Promise<Record<string, unknown>>> = { codec: codecBench, profile: profileBench, train: trainBench };
 
 async function main(): Promise<number> {
   const [name, ...rest] = process.argv.slice(2);

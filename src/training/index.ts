@@ -11,3 +11,4 @@ export * from './evaluate.js';
 export * from './fp16.js';
 export * from './trainer.js';
 export { prepareForTraining } from './prepare.js';
+export * from './fused-optimizer.js';

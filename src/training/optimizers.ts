@@ -1,9 +1,9 @@
 /**
- * Optimizers over Float32Array parameters and gradients, in JS. This is O(parameters) bookkeeping per
- * step, a few passes over memory; the trainer measures its share of step time (a few percent for the
- * zoo models; see the training benchmark) against the forward+backward run in ONNX Runtime, which is
- * why it is not an ONNX graph. Updates follow PyTorch's `SGD` and `AdamW` exactly (same order of
- * operations), so hand-computed or PyTorch-computed steps can check them.
+ * Optimizers over Float32Array parameters and gradients, in JS: the reference implementation. The
+ * trainer runs the same updates inside the ONNX training graph by default (fused-optimizer.ts, tested
+ * against these to float32 rounding) and uses these for gradient accumulation or `fusedOptimizer: false`.
+ * Updates follow PyTorch's `SGD` and `AdamW` exactly (same order of operations), so hand-computed or
+ * PyTorch-computed steps can check them.
  *
  * Invariant: the state is a plain object of numbers and Float32Arrays ({@link OptimizerState}); saving
  * and loading it (checkpoint.ts) restores the optimizer bit for bit.

@@ -1,7 +1,11 @@
 /**
  * The trainer: epochs or steps over a built-in dataset, with the forward+backward pass run by ONNX
- * Runtime (one session over the training model from `buildTrainingModel`) and the optimizer update in
- * JS over Float32Arrays.
+ * Runtime (one session over the training model from `buildTrainingModel`). By default the optimizer
+ * update (and gradient clipping) is part of that graph (fused-optimizer.ts): one `session.run` per step,
+ * weights and optimizer state double-buffered, ORT writing the updated ones into pre-allocated buffers.
+ * With `fusedOptimizer: false`, or with gradient accumulation (`accumulate > 1`), the graph outputs
+ * gradients and the JS optimizers (optimizers.ts, the reference) update Float32Arrays. Checkpoints have
+ * the same format either way.
  *
  * Determinism: the batch order of epoch e is a function of (seed, e) only, the schedule a function of the
  * step, and a checkpoint stores weights, running statistics and optimizer buffers bit for bit plus the
@@ -24,6 +28,7 @@ import { accuracyOnTest } from './evaluate.js';
 import { checkFp16Support } from './fp16.js';
 import { type LossSpec, targetDistribution } from './losses.js';
 import { clipGradNorm, createOptimizer, GradientAccumulator, type OptimizerConfig, type OptimizerKind } from './optimizers.js';
+import { FusedState, fusedScalars } from './fused-optimizer.js';
 import { checkSchedule, learningRateAt, type ScheduleKind } from './schedules.js';
 import { buildEvalModel, buildTrainingModel, cloneModel, initializerArrays } from './training-graph.js';
 
@@ -77,6 +82,11 @@ export interface TrainOptions {
   precision?: 'fp32' | 'fp16';
   ep?: string;
   onProgress?: (p: ProgressEvent) => void;
+  /**
+   * Run the optimizer update (and clipping) inside the ORT training graph, one `session.run` per step
+   * (default true; see fused-optimizer.ts). False runs the JS optimizers over Float32Arrays.
+   */
+  fusedOptimizer?: boolean;
   /** Stop (as if killed) after this many optimizer steps in this call; for tests of resume. */
   stopAfterSteps?: number;
 }
@@ -113,7 +123,10 @@ export interface TrainResult {
   /** Training examples per second over this call (forward+backward+update, evaluation excluded). */
   samplesPerSec: number;
   wallSeconds: number;
-  /** Seconds in ORT runs of the training model and in the JS optimizer update (incl. clipping, accumulation). */
+  /**
+   * Seconds in ORT runs of the training model and in the JS optimizer update (incl. clipping,
+   * accumulation); with the fused optimizer the update is inside the runs and optimizerSeconds ≈ 0.
+   */
   runSeconds: number;
   optimizerSeconds: number;
   resumedFrom?: { epoch: number; step: number };
@@ -155,7 +168,14 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   const schedule = { kind: opts.schedule ?? 'constant', baseLr, warmupSteps: opts.warmupSteps ?? 0, totalSteps };
   checkSchedule(schedule);
 
-  const { model: trainGraph, binding } = buildTrainingModel(opts.model, { loss, ...(opts.trainable ? { trainable: opts.trainable } : {}), ...(opts.dropout !== undefined ? { dropout: opts.dropout } : {}) });
+  // The update runs inside the ORT graph unless asked otherwise or accumulating (fused-optimizer.ts).
+  const fusedWanted = (opts.fusedOptimizer ?? true) && accumulate === 1;
+  const { model: trainGraph, binding } = buildTrainingModel(opts.model, {
+    loss,
+    ...(opts.trainable ? { trainable: opts.trainable } : {}),
+    ...(opts.dropout !== undefined ? { dropout: opts.dropout } : {}),
+    ...(fusedWanted ? { fusedOptimizer: { config: optCfg, ...(opts.clipNorm !== undefined ? { clipNorm: opts.clipNorm } : {}) } } : {}),
+  });
   const weightNames = binding.weights.map((w) => w.name);
   const statNames = binding.runningStats.map((s) => s.input);
   const weights = initializerArrays(opts.model, weightNames);
@@ -181,6 +201,10 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     resumedFrom = { epoch: progress.epoch, step: progress.step };
   }
 
+  // Built after resume so that it starts from the restored weights; JS optimizer state stays the reference.
+  const fusedState = binding.fused ? new FusedState(binding.fused, weights) : undefined;
+  if (fusedState) fusedState.load(optimizer.state());
+
   const threads = opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {};
   const ep = opts.ep ? { ep: opts.ep } : {};
   const sessions: FrugalSession[] = [];
@@ -200,13 +224,13 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     };
     const save = async () => {
       if (!opts.checkpoint) return;
-      const ck: Checkpoint = { progress, fingerprint, weights, stats, optimizer: optimizer.state() };
+      const ck: Checkpoint = { progress, fingerprint, weights, stats, optimizer: fusedState ? fusedState.state() : optimizer.state() };
       await saveCheckpoint(opts.checkpoint, ck, dims);
     };
     const classes = feed.numClasses;
     const smoothing = loss.kind === 'mse' ? 0 : loss.labelSmoothing ?? 0;
     const accumulator = new GradientAccumulator();
-    const wanted = [binding.loss, ...binding.weights.map((w) => w.gradient), ...binding.runningStats.map((s) => s.output)];
+    const wanted = [binding.loss, ...(fusedState ? [] : binding.weights.map((w) => w.gradient)), ...binding.runningStats.map((s) => s.output)];
     let runSeconds = 0;
     let optimizerSeconds = 0;
     let samplesThisCall = 0;
@@ -237,13 +261,14 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
           }
         }
         const r0 = performance.now();
-        const out = await trainSession.runOrt(feeds, { outputs: wanted });
+        const out = fusedState
+          ? await runFused(trainSession, feeds, wanted, fusedState, learningRateAt(schedule, progress.step))
+          : await trainSession.runOrt(feeds, { outputs: wanted });
         const r1 = performance.now();
         runSeconds += (r1 - r0) / 1000;
         finalLoss = ((out[binding.loss] as ort.Tensor).data as Float32Array)[0]!;
         if (!Number.isFinite(finalLoss)) throw new FrugalError('E_RUNTIME', `the loss became ${finalLoss} at step ${progress.step}; lower the learning rate (now ${learningRateAt(schedule, progress.step)}) or clip gradients`);
         for (const s of binding.runningStats) stats.set(s.input, (out[s.output] as ort.Tensor).data as Float32Array);
-        const grads = binding.weights.map((w) => (out[w.gradient] as ort.Tensor).data as Float32Array);
         progress.batchInEpoch = bi + 1;
         progress.samples += b.count;
         progress.epochLossSum += finalLoss;
@@ -251,6 +276,11 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         samplesThisCall += b.count;
 
         const endOfEpoch = bi === microPerEpoch - 1;
+        if (fusedState) {
+          // The run already updated the weights (into the back buffers, now swapped to the front).
+          for (const n of weightNames) weights.set(n, fusedState.weight(n));
+        }
+        const grads = fusedState ? [] : binding.weights.map((w) => (out[w.gradient] as ort.Tensor).data as Float32Array);
         let g = grads;
         if (accumulate > 1) {
           accumulator.add(grads, b.count);
@@ -260,9 +290,11 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
           }
           g = accumulator.take();
         }
-        if (opts.clipNorm !== undefined) clipGradNorm(g, opts.clipNorm);
         const lr = learningRateAt(schedule, progress.step);
-        optimizer.step(weightNames.map((n) => weights.get(n)!), g, lr);
+        if (!fusedState) {
+          if (opts.clipNorm !== undefined) clipGradNorm(g, opts.clipNorm);
+          optimizer.step(weightNames.map((n) => weights.get(n)!), g, lr);
+        }
         progress.step++;
         stepsThisCall++;
         optimizerSeconds += (performance.now() - r1) / 1000;
@@ -311,6 +343,29 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   } finally {
     for (const s of sessions) await s.release();
   }
+}
+
+/**
+ * One fused step: feeds the front weights, optimizer state and step scalars; ORT writes the updated
+ * weights and state straight into the back buffers (pre-allocated fetches), which then become the front.
+ */
+async function runFused(session: FrugalSession, feeds: Record<string, ort.Tensor>, wanted: string[], fs: FusedState, lr: number): Promise<Record<string, ort.OnnxValue>> {
+  const b = fs.binding;
+  for (const p of b.params) for (const s of Object.values(p.slots)) feeds[s.input] = new ort.Tensor('float32', fs.front.get(s.input)!, feeds[p.weight]!.dims);
+  const scalars = fusedScalars(b, fs.step + 1, lr);
+  b.scalars.forEach((name, i) => (feeds[name] = new ort.Tensor('float32', Float32Array.of(scalars[i]!), [])));
+  const fetches: Record<string, ort.OnnxValue | null> = {};
+  for (const n of wanted) fetches[n] = null;
+  const dims = new Map(b.params.map((p) => [p.weight, feeds[p.weight]!.dims] as const));
+  for (const [name, buf, weight] of fs.outputTargets()) fetches[name] = new ort.Tensor('float32', buf, dims.get(weight)!);
+  let out: Record<string, ort.OnnxValue>;
+  try {
+    out = await session.ort.run(feeds, fetches);
+  } catch (e) {
+    throw new FrugalError('E_RUNTIME', `onnxruntime failed to run the fused training graph: ${(e as Error).message}`, { cause: e });
+  }
+  fs.swap();
+  return out;
 }
 
 /** The shuffle seed of an epoch: a pure function of the run seed and the epoch. */

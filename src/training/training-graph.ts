@@ -3,10 +3,12 @@
  *
  *   clone → prepareForTraining (BatchNormalization in training mode, Dropout on) → trainable
  *   initializers become graph inputs → loss appended → backward pass appended (autodiff) →
- *   outputs: loss, logits, one gradient per weight, the updated running statistics.
+ *   outputs: loss, logits, one gradient per weight, the updated running statistics
+ *   (with `fusedOptimizer`: loss, logits, running statistics, then updated weights and optimizer state
+ *   instead of gradients; see fused-optimizer.ts).
  *
- * Weights are inputs, not initializers, so that one session serves every step: the optimizer updates
- * the Float32Arrays in JS and feeds them again (feeding is zero-copy in onnxruntime-node). Frozen
+ * Weights are inputs, not initializers, so that one session serves every step: the updated weights
+ * are fed again (feeding is zero-copy in onnxruntime-node). Frozen
  * weights stay initializers, and the autodiff engine does no gradient work for them.
  */
 import { FrugalError } from '../errors.js';
@@ -18,7 +20,9 @@ import { eliminateDeadCode } from '../ir/traversal.js';
 import { tensorType } from '../ir/types.js';
 import { decodeModel, encodeModelToBytes } from '../onnx/index.js';
 import { differentiate } from './autodiff/engine.js';
+import { appendOptimizerUpdate, type FusedBinding } from './fused-optimizer.js';
 import { appendLoss, type LossInput, type LossSpec } from './losses.js';
+import type { OptimizerConfig } from './optimizers.js';
 import { prepareForTraining } from './prepare.js';
 
 export interface BuildTrainingOptions {
@@ -27,6 +31,11 @@ export interface BuildTrainingOptions {
   loss: LossSpec;
   /** Run Dropout nodes in training mode (default true). */
   dropout?: boolean;
+  /**
+   * Append the optimizer update (and clipping) to the graph (fused-optimizer.ts): the graph then takes
+   * optimizer state and step scalars as inputs and outputs updated weights and state instead of gradients.
+   */
+  fusedOptimizer?: { config: OptimizerConfig; clipNorm?: number; decay?: (name: string, dims: number[]) => boolean };
 }
 
 /** A trainable weight in the training model. */
@@ -34,7 +43,7 @@ export interface WeightBinding {
   /** Graph input name (the initializer's name in the forward model). */
   name: string;
   dims: number[];
-  /** Graph output holding d loss / d weight. */
+  /** Graph output holding d loss / d weight ('' in a fused graph, which outputs updated weights instead). */
   gradient: string;
 }
 
@@ -58,6 +67,8 @@ export interface TrainingBinding {
   runningStats: StatBinding[];
   /** Float initializers left frozen. */
   frozen: string[];
+  /** Present when the optimizer update is part of the graph. */
+  fused?: FusedBinding;
 }
 
 export interface TrainingModel {
@@ -151,26 +162,33 @@ export function buildTrainingModel(forward: Model, opts: BuildTrainingOptions): 
   const wrt = weights.map((w) => graph.values.get(w.name)!);
   const { grads } = differentiate(model, { loss: built.loss, wrt });
 
+  const statOutputs = runningStats.map((s) => {
+    const v = graph.values.get(s.output);
+    if (!v) throw new FrugalError('E_INVALID_MODEL', `running statistic output '${s.output}' is missing from the prepared graph`);
+    return v;
+  });
+  let fused: FusedBinding | undefined;
+  if (opts.fusedOptimizer) {
+    const f = opts.fusedOptimizer;
+    graph.outputs = [built.loss, logits, ...statOutputs];
+    const params = weights.map((w, i) => ({ weight: wrt[i]!, grad: grads[i]!, dims: w.dims, decay: f.decay ? f.decay(w.name, w.dims) : w.dims.length >= 2 }));
+    fused = appendOptimizerUpdate(graph, params, f.config, f.clipNorm);
+  }
   // Name each gradient output after its weight with an Identity (a gradient value may be shared or be
   // another graph value, so renaming it in place is not safe).
-  const gradOutputs = grads.map((g, i) => {
+  const gradOutputs = fused ? [] : grads.map((g, i) => {
     const w = weights[i]!;
     w.gradient = graph.uniqueName(`${w.name}.grad`);
     const out = graph.addNode({ opType: 'Identity', name: graph.uniqueName(`grad_out/${w.name}`), inputs: [g], outputNames: [w.gradient] }).outputs[0]!;
     out.type = tensorType(DataType.FLOAT, w.dims);
     return out;
   });
-  const statOutputs = runningStats.map((s) => {
-    const v = graph.values.get(s.output);
-    if (!v) throw new FrugalError('E_INVALID_MODEL', `running statistic output '${s.output}' is missing from the prepared graph`);
-    return v;
-  });
-  graph.outputs = [built.loss, logits, ...gradOutputs, ...statOutputs];
+  if (!fused) graph.outputs = [built.loss, logits, ...gradOutputs, ...statOutputs];
   eliminateDeadCode(graph, { keepInitializers: false });
   const frozen = graph.initializers().filter((v) => v.initializer!.dtype === DataType.FLOAT && v.initializer!.dims.length >= 1 && !v.name.startsWith('grad/') && !v.name.startsWith('loss/')).map((v) => v.name);
   return {
     model,
-    binding: { dataInputs, weights, lossInputs: built.inputs, loss: built.loss.name, logits: logits.name, runningStats, frozen },
+    binding: { dataInputs, weights, lossInputs: built.inputs, loss: built.loss.name, logits: logits.name, runningStats, frozen, ...(fused ? { fused } : {}) },
   };
 }
 

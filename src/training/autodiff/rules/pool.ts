@@ -1,6 +1,7 @@
 import { type AttributeValue, type TypedAttribute, type Value, typed } from '../../../ir/node.js';
 import type { GradRuleTable } from './types.js';
-import { flatZeros, floatConst, resolveWindow, transposedWindow } from './window.js';
+import type { GradContext } from '../context.js';
+import { flatZeros, floatConst, resolveWindow, transposedWindow, type Window } from './window.js';
 
 /**
  * Pooling: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool.
@@ -12,7 +13,15 @@ import { flatZeros, floatConst, resolveWindow, transposedWindow } from './window
  * contributions must add up, which needs ScatterElements' reduction='add' (opset ≥ 16). Without
  * overlap, indices are unique and plain ScatterElements (opset 13) is exact.
  *
- * NOTE: when the forward MaxPool has no Indices output, the rule ADDS one to the forward node (in the
+ * Fast path (`tilingMaxPoolGrad`): when the windows tile the input exactly (kernel = stride, no padding,
+ * no dilation, sizes divisible; the zoo CNN's 2×2/2 pools) the rule needs neither Indices nor
+ * ScatterElements, which ORT runs slowly (MaxPool with an Indices output leaves MLAS's fast pooling
+ * kernel, and ScatterElements is single-threaded). Tie rule on that path: the elements equal to their
+ * window's maximum share dY equally (a subgradient; Σ dX = Σ dY per window, and without ties it is
+ * exactly the Indices rule). After a ReLU the common tie is an all-zero window, whose gradient ReLU's own
+ * rule then zeroes either way.
+ *
+ * NOTE: otherwise, when the forward MaxPool has no Indices output, the rule ADDS one to the forward node (in the
  * training graph only) rather than recomputing the pool. With storage_order=1 (column-major indices)
  * a second MaxPool with storage_order 0 is emitted in the backward pass instead.
  */
@@ -21,6 +30,7 @@ export const poolRules: GradRuleTable = {
     const x = n.inputs[0]!;
     const y = n.outputs[0]!;
     const win = resolveWindow(ctx, n, x, y);
+    if (n.attrInt('storage_order', 0) === 0 && isTiling(win)) return [tilingMaxPoolGrad(ctx, x, y, dy!, win)];
     const overlap = win.kernel.some((k, i) => win.strides[i]! < (k - 1) * win.dilations[i]! + 1);
     if (overlap && ctx.opset < 16) {
       throw ctx.fail(`overlapping windows need ScatterElements with reduction='add' (opset ≥ 16; this model imports ${ctx.opset}); re-export the model with opset 16 or newer`);
@@ -98,3 +108,36 @@ export const poolRules: GradRuleTable = {
   },
 };
 
+
+/** Windows that tile the input exactly: kernel = stride, no padding or dilation, sizes divisible. */
+function isTiling(w: Window): boolean {
+  return w.kernel.every((k, i) => w.strides[i] === k && w.dilations[i] === 1 && w.padsBegin[i] === 0 && w.padsEnd[i] === 0 && w.inSize[i] === k * w.outSize[i]!);
+}
+
+/**
+ * dX of a tiling MaxPool from Y alone: X viewed as [N, C, O1, k1, O2, k2, ...] (a free reshape), Y as
+ * [N, C, O1, 1, O2, 1, ...]; mask = (X == Y), count = Σ_window mask, dX = mask · dY / count.
+ */
+function tilingMaxPoolGrad(ctx: GradContext, x: Value, y: Value, dy: Value, w: Window): Value {
+  const et = ctx.elemType(x);
+  const b = w.kernel[0]!;
+  if (w.kernel.length === 2 && w.kernel[1] === b) {
+    // Square 2-D windows: SpaceToDepth puts tap (i, j) of every window in channel block i·b + j, so the
+    // broadcasts run over an outer axis (ORT broadcasts a size-1 inner axis element by element, which
+    // measured ~5× slower), and DepthToSpace (DCR, its inverse) puts the taps back.
+    const taps = ctx.op('Reshape', [ctx.op('SpaceToDepth', [x], { blocksize: b }), ctx.ints([0, b * b, -1, ...w.outSize])]);
+    const mask = ctx.op('Cast', [ctx.op('Equal', [taps, ctx.op('Unsqueeze', [y, ctx.ints([1])])])], { to: et });
+    const count = ctx.op('ReduceSum', [mask, ctx.ints([1])], { keepdims: 1 });
+    const share = ctx.op('Div', [ctx.op('Unsqueeze', [dy, ctx.ints([1])]), count]);
+    const dxTaps = ctx.op('Reshape', [ctx.op('Mul', [mask, share]), ctx.ints([0, -1, ...w.outSize])]);
+    return ctx.op('DepthToSpace', [dxTaps], { blocksize: b, mode: 'DCR' });
+  }
+  const windowed = w.outSize.flatMap((o, i) => [o, w.kernel[i]!]);
+  const pooled = w.outSize.flatMap((o) => [o, 1]);
+  const windowAxes = w.outSize.map((_, i) => 3 + 2 * i);
+  const xw = ctx.op('Reshape', [x, ctx.ints([0, 0, ...windowed])]);
+  const mask = ctx.op('Cast', [ctx.op('Equal', [xw, ctx.op('Reshape', [y, ctx.ints([0, 0, ...pooled])])])], { to: et });
+  const count = ctx.op('ReduceSum', [mask, ctx.ints(windowAxes)], { keepdims: 1 });
+  const share = ctx.op('Div', [ctx.op('Reshape', [dy, ctx.ints([0, 0, ...pooled])]), count]);
+  return ctx.op('Reshape', [ctx.op('Mul', [mask, share]), ctx.op('Shape', [x])]);
+}

@@ -4,9 +4,10 @@
  */
 import { codecBench } from './codec.js';
 import { profileBench } from './profile.js';
+import { quantizeBench } from './quantize.js';
 import { trainBench } from './train.js';
 
-const BENCHES: Record<string, (args: string[]) => Promise<Record<string, unknown>>> = { codec: codecBench, profile: profileBench, train: trainBench };
+const BENCHES: Record<string, (args: string[]) => Promise<Record<string, unknown>>> = { codec: codecBench, profile: profileBench, train: trainBench, quantize: quantizeBench };
 
 async function main(): Promise<number> {
   const [name, ...rest] = process.argv.slice(2);

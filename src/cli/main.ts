@@ -13,9 +13,11 @@ import { profileCommand } from './commands/profile.js';
 import { runCommand } from './commands/run.js';
 import { trainCommand } from './commands/train.js';
 import { evalCommand } from './commands/eval.js';
+import { quantizeCommand } from './commands/quantize.js';
+import { compareCommand } from './commands/compare.js';
 
 /** The command table. */
-export const COMMANDS: readonly Command[] = Object.freeze([demoCommand, inspectCommand, convertCommand, runCommand, profileCommand, trainCommand, evalCommand]);
+export const COMMANDS: readonly Command[] = Object.freeze([demoCommand, inspectCommand, convertCommand, runCommand, profileCommand, trainCommand, evalCommand, quantizeCommand, compareCommand]);
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -1,0 +1,199 @@
+/**
+ * Frugal's main job on its embedded default: take the trained teacher models, make int8 (dynamic and
+ * static), int4 and fp16 variants, evaluate accuracy on the held-out split, profile latency, memory and
+ * energy side by side, mark the accuracy/energy Pareto front, and write everything to one folder
+ * (the models under transformers.js file names, report.json, report.md, report.html).
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadModel, saveModel, writeFileAtomic } from '../onnx/index.js';
+import { applyQuantizeMode, getQuantizeMode } from '../passes/registry.js';
+import { profileModels } from '../profiling/profiler.js';
+import type { ProfileRecord } from '../profiling/records.js';
+import { htmlDocument, htmlSection } from '../report/html.js';
+import { markdownReport } from '../report/markdown.js';
+import { evaluateModel } from '../training/evaluate.js';
+import { paretoFront } from './pareto.js';
+
+/** The embedded teachers the demo starts from (trained by `npm run teachers`). */
+export const DEMO_TEACHERS = Object.freeze([
+  { name: 'mnist-cnn', file: 'models/mnist-cnn.onnx', dataset: 'mnist', task: 'MNIST digits (CNN)' },
+  { name: 'spam-transformer', file: 'models/spam-transformer.onnx', dataset: 'spam', task: 'SpamAssassin spam vs ham (transformer, 512 tokens)' },
+] as const);
+
+/** Variants made from each teacher: `fp32` is the teacher itself; the others are registry modes. */
+export const DEMO_MODES = Object.freeze(['fp32', 'int8-dynamic', 'int8-static', 'int4', 'fp16'] as const);
+
+export interface DemoOptions {
+  /** Output folder (created; files in it are replaced atomically). */
+  outDir: string;
+  /** Fewer test examples, calibration examples and timing runs (CI's short form). */
+  quick?: boolean;
+  onProgress?: (line: string) => void;
+}
+
+export interface DemoVariant {
+  teacher: string;
+  mode: string;
+  file: string;
+  sizeBytes: number;
+  accuracy: number;
+  /** accuracy − the fp32 teacher's, in accuracy points (percent). */
+  accuracyDeltaPoints: number;
+  latencyP50Ms: number;
+  /** p50 latency over the fp32 teacher's, same run. */
+  latencyRatio: number;
+  peakRssBytes: number;
+  joulesPerInference: number | null;
+  /** `measured:…` or `estimated:…` for every energy figure. */
+  energySource: string;
+  /** On the accuracy/energy Pareto front of this teacher's variants. */
+  pareto: boolean;
+  /** What the pass did (quantized / skipped nodes and why). */
+  passStats: Array<{ name: string; stats: Record<string, unknown> }>;
+}
+
+export interface DemoTeacherResult {
+  name: string;
+  task: string;
+  dataset: string;
+  evaluatedExamples: number;
+  variants: DemoVariant[];
+  record: ProfileRecord;
+}
+
+export interface DemoResult {
+  outDir: string;
+  quick: boolean;
+  seconds: number;
+  teachers: DemoTeacherResult[];
+}
+
+/** The repository root (models/ lives there), wherever the process was started. */
+function packageRoot(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+}
+
+export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
+  const t0 = performance.now();
+  const quick = opts.quick === true;
+  const say = opts.onProgress ?? (() => {});
+  const teachers: DemoTeacherResult[] = [];
+  for (const t of DEMO_TEACHERS) {
+    const dir = path.join(opts.outDir, t.name);
+    mkdirSync(dir, { recursive: true });
+    const source = path.join(packageRoot(), t.file);
+    const limit = quick ? (t.dataset === 'mnist' ? 500 : 200) : undefined;
+    const made: Array<{ mode: string; file: string; sizeBytes: number; accuracy: number; passStats: DemoVariant['passStats'] }> = [];
+    for (const mode of DEMO_MODES) {
+      say(`[${t.name}] ${mode}: ${mode === 'fp32' ? 'copying the teacher' : 'quantizing'}`);
+      const model = await loadModel(source);
+      let out = model;
+      let passStats: DemoVariant['passStats'] = [];
+      const file = path.join(dir, mode === 'fp32' ? 'model.onnx' : getQuantizeMode(mode).fileName);
+      if (mode !== 'fp32') {
+        const m = getQuantizeMode(mode);
+        const calibration = m.calibrated ? await m.calibrationFor!(model, t.dataset, quick ? 32 : 128) : undefined;
+        const r = await applyQuantizeMode(model, mode, calibration ? { calibration } : {});
+        out = r.model;
+        passStats = r.passes.map((p) => ({ name: p.name, stats: p.stats }));
+      }
+      const saved = await saveModel(out, file, { externalData: false, protect: [source] });
+      say(`[${t.name}] ${mode}: evaluating accuracy on ${limit ?? 'all'} test examples`);
+      const acc = await evaluateModel(out, t.dataset, limit !== undefined ? { limit } : {});
+      made.push({ mode, file, sizeBytes: saved.bytes, accuracy: acc.accuracy, passStats });
+    }
+    say(`[${t.name}] profiling ${made.length} variants side by side`);
+    const record = await profileModels(
+      made.map((v) => ({ name: `${t.name}/${v.mode}`, path: v.file, accuracy: v.accuracy })),
+      {
+        batch: 1,
+        // One intra-op thread: a spinning thread pool would make CPU-time (and so estimated energy) noisy.
+        threads: 1,
+        // Text models run at their full sequence length, not at a symbolic dim's default of 1.
+        ...(t.dataset === 'spam' ? { shapes: { input_ids: [1, 512], attention_mask: [1, 512] } } : {}),
+        warmup: quick ? 3 : 10,
+        // Windows of whole seconds: CPU-time-based energy estimates need more than a few clock ticks.
+        durationSeconds: quick ? 0.5 : 3,
+        onProgress: (l) => say(`[${t.name}] ${l}`),
+      },
+    );
+    const base = made[0]!;
+    const baseP50 = record.models[0]!.latencyMs.p50;
+    const front = paretoFront(record.models.map((m, i) => ({ accuracy: made[i]!.accuracy, cost: m.energy.joulesPerInference })));
+    const variants = made.map((v, i): DemoVariant => {
+      const p = record.models[i]!;
+      return {
+        teacher: t.name,
+        mode: v.mode,
+        file: v.file,
+        sizeBytes: v.sizeBytes,
+        accuracy: v.accuracy,
+        accuracyDeltaPoints: (v.accuracy - base.accuracy) * 100,
+        latencyP50Ms: p.latencyMs.p50,
+        latencyRatio: p.latencyMs.p50 / baseP50,
+        peakRssBytes: p.peakRssBytes,
+        joulesPerInference: p.energy.joulesPerInference,
+        energySource: p.energy.sources.join(' + ') || 'none',
+        pareto: front[i]!,
+        passStats: v.passStats,
+      };
+    });
+    teachers.push({ name: t.name, task: t.task, dataset: t.dataset, evaluatedExamples: limit ?? (t.dataset === 'mnist' ? 2000 : 1209), variants, record });
+  }
+  const result: DemoResult = { outDir: opts.outDir, quick, seconds: (performance.now() - t0) / 1000, teachers };
+  await writeDemoReports(result);
+  return result;
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
+const signed = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(2)}`;
+
+/** Rows of the demo's summary table (shared by the terminal, Markdown and HTML outputs). */
+export function demoRows(t: DemoTeacherResult): string[][] {
+  return t.variants.map((v) => [
+    v.mode,
+    pct(v.accuracy),
+    v.mode === 'fp32' ? '' : signed(v.accuracyDeltaPoints),
+    `${(v.sizeBytes / 1024).toFixed(0)} KiB`,
+    `${(v.sizeBytes / t.variants[0]!.sizeBytes).toFixed(2)}×`,
+    v.latencyP50Ms.toFixed(3),
+    `${v.latencyRatio.toFixed(2)}×`,
+    v.joulesPerInference === null ? 'n/a' : (v.joulesPerInference * 1000).toPrecision(3),
+    v.energySource,
+    v.pareto ? 'yes' : '',
+  ]);
+}
+
+export const DEMO_HEADER = ['variant', 'accuracy', 'Δ points', 'size', 'size ratio', 'p50 ms', 'p50 ratio', 'mJ/inference', 'energy source', 'Pareto'];
+
+async function writeDemoReports(r: DemoResult): Promise<void> {
+  await writeFileAtomic(path.join(r.outDir, 'report.json'), JSON.stringify(r, null, 2));
+  const md: string[] = ['# Frugal demo', '', intro(r), ''];
+  for (const t of r.teachers) {
+    md.push(`## ${t.name}: ${t.task}`, '', `Accuracy on ${t.evaluatedExamples} held-out test examples.`, '');
+    md.push(`| ${DEMO_HEADER.join(' | ')} |`, `|${DEMO_HEADER.map(() => '---').join('|')}|`, ...demoRows(t).map((row) => `| ${row.join(' | ')} |`), '');
+    md.push(markdownReport(t.record, `${t.name}: profile`).replace(/^# /m, '### '), '');
+  }
+  await writeFileAtomic(path.join(r.outDir, 'report.md'), md.join('\n'));
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  const parts = [`<h1>Frugal demo</h1><p>${esc(intro(r))}</p>`];
+  for (const t of r.teachers) {
+    parts.push(
+      `<h2>${esc(`${t.name}: ${t.task}`)}</h2><p>Accuracy on ${t.evaluatedExamples} held-out test examples; Pareto: on the accuracy/energy front of these variants.</p>` +
+        `<table><thead><tr>${DEMO_HEADER.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${demoRows(t)
+          .map((row) => `<tr>${row.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
+          .join('')}</tbody></table>`,
+    );
+    parts.push(await htmlSection(t.record, `${t.name}: profile`, 2));
+  }
+  await writeFileAtomic(path.join(r.outDir, 'report.html'), htmlDocument('Frugal demo', parts, r));
+}
+
+function intro(r: DemoResult): string {
+  return (
+    `Each teacher model was quantized to int8 (dynamic and static), int4 and fp16, evaluated on its held-out test split, and profiled side by side at batch 1 with one ONNX Runtime thread` +
+    `${r.quick ? ' (quick form: fewer examples and runs)' : ''}. Energy figures say how they were obtained; where no counter is readable they are estimates.`
+  );
+}

@@ -1,0 +1,50 @@
+/**
+ * The main job end to end (short form): `frugal demo --quick --json` quantizes both embedded teachers in
+ * every mode, evaluates, profiles, marks the Pareto front and writes the report folder.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { paretoFront } from '../src/search/pareto.js';
+
+test('paretoFront keeps exactly the non-dominated points', () => {
+  const pts = [
+    { accuracy: 0.99, cost: 10 }, // front: most accurate
+    { accuracy: 0.98, cost: 5 }, // front
+    { accuracy: 0.98, cost: 6 }, // dominated by the previous one
+    { accuracy: 0.97, cost: 5 }, // dominated (same cost, less accurate)
+    { accuracy: 0.9, cost: 1 }, // front: cheapest
+    { accuracy: null, cost: 0.5 }, // incomparable
+  ];
+  assert.deepEqual(paretoFront(pts), [true, true, false, false, true, false]);
+});
+
+test('frugal demo --quick --json: every teacher × variant with the documented keys, and the report files', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'frugal-demo-'));
+  try {
+    const r = spawnSync(process.execPath, [path.resolve('dist/src/cli/bin.js'), 'demo', '--quick', '--json', '--out', dir], { encoding: 'utf8', timeout: 300_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as { teachers: Array<{ name: string; variants: Array<Record<string, unknown>> }> };
+    assert.deepEqual(j.teachers.map((t) => t.name), ['mnist-cnn', 'spam-transformer']);
+    for (const t of j.teachers) {
+      assert.deepEqual(t.variants.map((v) => v.mode), ['fp32', 'int8-dynamic', 'int8-static', 'int4', 'fp16']);
+      for (const v of t.variants) {
+        for (const k of ['accuracy', 'sizeBytes', 'latencyP50Ms', 'joulesPerInference', 'energySource', 'pareto']) assert.ok(k in v, `${t.name}/${v.mode}: ${k}`);
+        assert.ok((v.accuracy as number) > 0.9, `${t.name}/${v.mode} accuracy ${v.accuracy}`);
+        assert.match(v.energySource as string, /^(measured|estimated):/);
+        assert.ok(existsSync(v.file as string));
+      }
+      assert.ok(t.variants.some((v) => v.pareto), 'someone is on the front');
+      const base = t.variants[0]!.sizeBytes as number;
+      assert.ok(t.variants.filter((v) => v.mode !== 'fp32').every((v) => (v.sizeBytes as number) < base), 'every variant is smaller than fp32');
+    }
+    const html = readFileSync(path.join(dir, 'report.html'), 'utf8');
+    assert.ok(html.includes('<svg') && !/\s(src|href)="https?:/.test(html), 'self-contained report with charts');
+    assert.ok(existsSync(path.join(dir, 'report.md')) && existsSync(path.join(dir, 'report.json')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -29,6 +29,14 @@ export const FP16_OVERFLOW_PRONE: ReadonlySet<string> = Object.freeze(
 );
 
 /**
+ * Ops for which clipping a constant operand to ±65504 is exact: the constant only bounds or compares,
+ * and every float16 value already lies within ±65504 (Min(x, 1e6) = Min(x, 65504) for float16 x). Any
+ * other op reading a constant beyond float16's range stays float32: clipping would change its result
+ * (measured: PP-OCRv4 det's BatchNormalization with running variance up to 9.8e7, clipped, cosine 0.82).
+ */
+export const FP16_CLIP_EXACT: ReadonlySet<string> = Object.freeze(new Set(['Min', 'Max', 'Clip']));
+
+/**
  * Ops that create float tensors from a `dtype` attribute or random state; converting them would mean
  * rewriting the attribute and the distribution's precision, so they stay float32 (a Cast follows).
  */

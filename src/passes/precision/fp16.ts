@@ -6,8 +6,11 @@
  * domain, and nodes holding subgraphs (If/Loop/Scan bodies are left as they are, and outer values they
  * read are cast back to float32 for them). Where a value crosses between the two worlds a Cast is
  * inserted (one per value and direction). The model's inputs and outputs keep their float32 types:
- * Casts sit at the boundary. Float initializers read by a converted node are stored in float16, with
- * finite values beyond ±65504 clipped (counted); initializers read only by float32 nodes stay float32.
+ * Casts sit at the boundary. A node reading a constant with finite values beyond ±65504 stays float32
+ * (clipping the constant would change its result), except bounds (Min, Max, Clip: FP16_CLIP_EXACT),
+ * where clipping is exact. Float initializers read by a converted node are
+ * stored in float16 (any value still beyond ±65504, e.g. one shared with another reader, is clipped and
+ * counted); initializers read only by float32 nodes stay float32.
  * Finally Casts that do nothing (to the type their input already has, or float16→float32→float16 round
  * trips) are removed.
  *
@@ -24,7 +27,7 @@ import { elemTypeOf, shapeOf, tensorType } from '../../ir/types.js';
 import { float32ToBfloat16Bits, float32ToFloat16Bits } from '../../onnx/packing.js';
 import { FrugalError } from '../../errors.js';
 import type { Pass, PassResult } from '../pass.js';
-import { blockedOps, FLOAT32_ONLY_INPUTS } from './fp16-ops.js';
+import { blockedOps, FLOAT32_ONLY_INPUTS, FP16_CLIP_EXACT } from './fp16-ops.js';
 
 export interface Fp16Options {
   /** Target type (default float16). */
@@ -195,7 +198,23 @@ function keepReason(n: Node, o: Fp16Options, block: ReturnType<typeof blockedOps
   const why = o.allowOps?.includes(n.opType) ? undefined : block.reason(n.opType);
   if (why) return why;
   if (n.outputs.some((v) => v && elemTypeOf(v.type) === undefined)) return 'an output type is unknown';
+  if (o.to === 'float16' && !FP16_CLIP_EXACT.has(n.opType) && n.inputs.some((v, i) => !float32Only(n, i) && beyondHalfRange(v))) {
+    // Clipping such a constant to ±65504 changes the op's result, not just its precision (measured:
+    // PP-OCRv4 det's BatchNormalization running variance of 1e7..1e8 clipped to 65504 scaled its
+    // output ~40×, cosine 0.82 vs float32). Its arithmetic needs float32's range anyway.
+    return 'a constant input holds values beyond float16\'s range (±65504)';
+  }
   return undefined;
+}
+
+/** True for a float32 constant (initializer or Constant node output) with a finite element beyond ±65504. */
+function beyondHalfRange(v: Value | null | undefined): boolean {
+  const p = v?.producer;
+  const t = v?.initializer ?? (p && p.opType === 'Constant' && p.domain === '' ? p.attr('value') : undefined);
+  if (!(t instanceof Tensor) || t.dtype !== F32) return false;
+  const data = t.toArray() as Float32Array;
+  for (let i = 0; i < data.length; i++) if (Math.abs(data[i]!) > FP16_MAX && Number.isFinite(data[i]!)) return true;
+  return false;
 }
 
 function float32Only(n: Node, index: number): boolean {

@@ -17,10 +17,11 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FrugalError } from '../../errors.js';
 import { batches } from '../../data/index.js';
-import { DataType } from '../../ir/dtype.js';
+import { DataType, dataTypeName } from '../../ir/dtype.js';
 import type { Model } from '../../ir/model.js';
 import type { Tensor } from '../../ir/tensor.js';
-import { tensorType } from '../../ir/types.js';
+import { inferShapes } from '../../ir/shape-inference.js';
+import { elemTypeOf, tensorType } from '../../ir/types.js';
 import { decodeModel, encodeModelToBytes } from '../../onnx/index.js';
 import { createSession, feedsFromFiles } from '../../runtime/index.js';
 import { fromOrtTensor } from '../../runtime/tensors.js';
@@ -112,13 +113,26 @@ export async function calibrate(model: Model, tensorNames: readonly string[], da
   const probe = decodeModel(encodeModelToBytes(model));
   const g = probe.graph;
   const names = [...new Set(tensorNames)];
+  // Element types of untyped taps, inferred on another copy: only the element type is taken (an
+  // inferred shape merged into the probe could contradict a shape the exporter declared).
+  const typed = names.some((n) => !g.lookup(n)?.type) ? decodeModel(encodeModelToBytes(model)) : undefined;
+  if (typed) {
+    try {
+      inferShapes(typed);
+    } catch {
+      // Best effort: a tap that stays untyped is declared without a type, and ORT infers it.
+    }
+  }
   for (const n of names) {
     const v = g.lookup(n);
     if (!v) throw new FrugalError('E_USAGE', `calibration: the model has no tensor named '${n}'`);
-    if (!g.outputs.includes(v)) {
-      v.type ??= tensorType(DataType.FLOAT);
-      g.outputs.push(v);
-    }
+    const inferred = v.type ? undefined : elemTypeOf(typed?.graph.lookup(n)?.type);
+    if (inferred !== undefined) v.type = tensorType(inferred);
+    const t = elemTypeOf(v.type);
+    if (t !== undefined && t !== DataType.FLOAT) throw new FrugalError('E_USAGE', `calibration: tensor '${n}' is ${dataTypeName(t)}, not float32; only float tensors have a quantization range`);
+    // Declared with its real (inferred) type, or untyped: never a guessed float, which would make
+    // ORT reject the model when the tensor is really an integer.
+    if (!g.outputs.includes(v)) g.outputs.push(v);
   }
   const session = await createSession(probe, { name: 'calibration', ...(opts.intraOpThreads ? { intraOpThreads: opts.intraOpThreads } : {}) });
   const lo = new Map<string, number>(names.map((n) => [n, Infinity]));
@@ -126,8 +140,14 @@ export async function calibrate(model: Model, tensorNames: readonly string[], da
   const hists = new Map<string, Float64Array>();
   try {
     const pass = async (visit: (name: string, x: Float32Array) => void): Promise<void> => {
-      for (const feeds of data.batches) {
-        const out = await session.run(feeds, { outputs: names });
+      for (const [k, feeds] of data.batches.entries()) {
+        let out: Record<string, Tensor>;
+        try {
+          out = await session.run(feeds, { outputs: names });
+        } catch (e) {
+          // The float model itself fails on these inputs: no range can be measured (say so, not a crash).
+          throw new FrugalError('E_DATA', `calibration: the float model fails in ONNX Runtime on calibration batch ${k} from ${data.source}; calibrate with inputs the model accepts (${(e as Error).message})`, { cause: e });
+        }
         for (const n of names) {
           const t = out[n];
           if (!t || t.dtype !== DataType.FLOAT) throw new FrugalError('E_DATA', `calibration: tensor '${n}' is not float32`);

@@ -17,7 +17,9 @@ import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
 import type { Node, Value } from '../../ir/node.js';
+import { inferShapes } from '../../ir/shape-inference.js';
 import { elemTypeOf } from '../../ir/types.js';
+import { decodeModel, encodeModelToBytes } from '../../onnx/index.js';
 import { type CpuFeatures, type Int8WeightScheme, recommendInt8Scheme } from '../../runtime/cpu-features.js';
 import type { Pass, PassResult } from '../pass.js';
 import { calibrate, type CalibrationData, type CalibrationMethod } from './calibrate.js';
@@ -103,7 +105,12 @@ async function runStatic(model: Model, opts: Int8StaticOptions): Promise<PassRes
   const plans = new Map<Value, Plan>();
   const computeNodes: Node[] = [];
   const removable: Array<{ act: Node; producer: Node }> = [];
-  const isFloat = (v: Value | null | undefined) => !!v && !v.initializer && (elemTypeOf(v.type) ?? DataType.FLOAT) === DataType.FLOAT;
+  // Element types: declared ones, completed by inference on a private copy (exports often leave
+  // intermediate values untyped). A value whose type stays unknown is NOT float: quantizing or tapping
+  // an int64 shape tensor for calibration breaks the model.
+  const inferredTypes = inferElemTypes(model);
+  const elemOf = (v: Value) => elemTypeOf(v.type) ?? inferredTypes.get(v.name);
+  const isFloat = (v: Value | null | undefined) => !!v && !v.initializer && elemOf(v) === DataType.FLOAT;
   const accepted = new Set<Node>();
   const quantizeOutput = (n: Node, rangeOf: string) => {
     const out = n.outputs[0];
@@ -237,6 +244,22 @@ async function runStatic(model: Model, opts: Int8StaticOptions): Promise<PassRes
   };
 }
 
+/** Element type of every value, by shape/type inference on a copy (the caller's model is untouched). */
+function inferElemTypes(model: Model): Map<string, number> {
+  const copy = decodeModel(encodeModelToBytes(model));
+  try {
+    inferShapes(copy);
+  } catch {
+    // Inference is best effort here: values it could not type simply stay unknown (not float).
+  }
+  const types = new Map<string, number>();
+  for (const v of copy.graph.values.values()) {
+    const t = elemTypeOf(v.type);
+    if (t !== undefined) types.set(v.name, t);
+  }
+  return types;
+}
+
 /** True for a Clip whose lower bound is a constant 0 (so it is a bounded Relu). */
 function clipsAtZero(node: Node): boolean {
   const min = node.inputs[1] ? floatConstant(node.inputs[1]) : undefined;
@@ -247,7 +270,7 @@ function clipsAtZero(node: Node): boolean {
 /** Checks a compute node; returns why it stays float, or undefined. */
 function planCompute(node: Node, opts: Int8StaticOptions, plans: Map<Value, Plan>, isFloat: (v: Value | null | undefined) => boolean): string | undefined {
   const op = node.opType;
-  if (!isFloat(node.outputs[0]) && node.outputs[0]?.type) return 'output is not float32';
+  if (!isFloat(node.outputs[0])) return 'output is not float32 (or its type is unknown)';
   if (op === 'Conv' || op === 'Gemm' || (op === 'MatMul' && node.inputs[1]?.initializer)) {
     if (!isFloat(node.inputs[0])) return 'input is not a float32 activation';
     const w = node.inputs[1];

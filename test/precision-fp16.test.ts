@@ -122,3 +122,34 @@ for (const t of [
     assert.ok(ratio < 0.55, `size ratio ${ratio}`);
   });
 }
+
+test('fp16: a node reading a constant beyond ±65504 stays float32 (a clipped BN variance would rescale its output)', async () => {
+  const b = new GraphBuilder('bn');
+  const x = b.input('x', DataType.FLOAT, [2, 3, 4, 4]);
+  const scale = b.constant('scale', DataType.FLOAT, [3], [1, 1, 1]);
+  const bias = b.constant('bias', DataType.FLOAT, [3], [0, 0, 0]);
+  const mean = b.constant('mean', DataType.FLOAT, [3], [0, 0, 0]);
+  const variance = b.constant('var', DataType.FLOAT, [3], [1, 4e7, 1]); // beyond fp16's range
+  const y = b.op('BatchNormalization', [b.op('Relu', [x]), scale, bias, mean, variance], undefined, { name: 'bn' });
+  b.output(y, 'y', DataType.FLOAT, [2, 3, 4, 4]);
+  const model = b.build();
+  const reference = decodeModel(encodeModelToBytes(model));
+  const r = await runPass(fp16Pass(), model);
+  const stats = r.stats as unknown as Fp16Stats;
+  assert.ok(JSON.stringify(stats.keptFloat32).includes('beyond float16'), JSON.stringify(stats.keptFloat32));
+  const bn = r.model.graph.nodes.find((n) => n.name === 'bn')!;
+  assert.equal(elemTypeOf(bn.inputs[4]!.type) ?? bn.inputs[4]!.initializer?.dtype, DataType.FLOAT, 'the variance stays float32');
+  const feeds = randomFeeds(feedSpecsOf(reference), { seed: 2 });
+  const [a, c] = [await createSession(reference), await createSession(r.model)];
+  const ya = (await a.run(feeds)).y!.toArray() as Float32Array;
+  const yc = (await c.run(feeds)).y!.toArray() as Float32Array;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < ya.length; i++) {
+    num = Math.max(num, Math.abs(ya[i]! - yc[i]!));
+    den = Math.max(den, Math.abs(ya[i]!));
+  }
+  assert.ok(num / den < 1e-2, `relative error ${num / den}`);
+  await a.release();
+  await c.release();
+});

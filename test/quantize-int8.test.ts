@@ -329,3 +329,25 @@ test('MNIST teacher: int8 dynamic and static lose ≤ 0.5 accuracy point on the 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('int8 static: integer shape arithmetic (untyped in the file) is never tapped for calibration', async () => {
+  // y = Reshape(MatMul(x, W), [rows + 0, -1]) where "rows + 0" is int64 Add on Shape output: an Add the
+  // QDQ table knows, on tensors whose type the file does not declare.
+  const b = new GraphBuilder('shape-math');
+  const x = b.input('x', DataType.FLOAT, ['n', 8]);
+  const rng = createRng(5);
+  const w = b.constant('w', DataType.FLOAT, [8, 8], Float32Array.from({ length: 64 }, () => rng.normal()));
+  const y = b.op('MatMul', [x, w]);
+  const rows = b.op('Slice', [b.op('Shape', [y]), b.constant('s0', DataType.INT64, [1], [0]), b.constant('s1', DataType.INT64, [1], [1])]);
+  const rows2 = b.op('Add', [rows, b.constant('zero', DataType.INT64, [1], [0])]);
+  const target = b.op('Concat', [rows2, b.constant('m1', DataType.INT64, [1], [-1])], { axis: 0 });
+  b.output(b.op('Reshape', [b.op('Relu', [y]), target]), 'out', DataType.FLOAT, ['n', 8]);
+  const model = b.build();
+  for (const v of model.graph.values.values()) if (!v.isGraphInput && !v.isGraphOutput && !v.initializer) v.type = undefined;
+  const feeds = [0, 1, 2].map((i) => ({ x: Tensor.fromArray(DataType.FLOAT, [4, 8], Float32Array.from({ length: 32 }, (_, k) => Math.sin(k + i))) }));
+  const r = await runPass(int8StaticPass({ calibration: calibrationFromFeeds(feeds) }), model);
+  const s = await createSession(r.model);
+  const out = (await s.run(feeds[0]!)).out!;
+  assert.deepEqual(out.dims, [4, 8]);
+  await s.release();
+});

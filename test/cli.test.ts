@@ -3,33 +3,22 @@
  * (no stack trace), a non-zero exit, and no output file; outputs never replace inputs.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { type CliResult, assertCleanError, runFrugal } from './helpers/cli.js';
 import { after, before, describe, test } from 'node:test';
 import { DataType } from '../src/ir/dtype.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import { decodeMessage, encodeMessageToBytes, saveModel } from '../src/onnx/index.js';
 import { createRng } from '../src/util/rng.js';
 
-const BIN = path.resolve('dist/src/cli/bin.js');
 let dir: string;
 
-function frugal(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: dir, timeout: 120_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+function frugal(...args: string[]): CliResult {
+  return runFrugal(dir, [...args], 120_000);
 }
 
-/** The contract for a rejected input: exit code, one `frugal: error:` line, no stack trace. */
-function assertCleanError(r: { code: number; stderr: string }, pattern: RegExp, code = 1): void {
-  assert.equal(r.code, code, `exit code (stderr: ${r.stderr})`);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one line of error, got:\n${r.stderr}`);
-  assert.match(lines[0]!, /^frugal: error: /);
-  assert.match(lines[0]!, pattern);
-  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
-}
 
 /** A small MatMul+Add model with a 64×32 weight (8 KiB, large enough to go external). */
 async function writeSmallModel(file: string): Promise<void> {

@@ -3,20 +3,18 @@
  * ratios to the first, report/record files, and bad flags as one-line usage errors.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { type CliResult, runFrugal } from './helpers/cli.js';
 import { after, before, describe, test } from 'node:test';
 import { saveModel } from '../src/onnx/index.js';
 import { buildZooModel } from '../src/zoo/index.js';
 
-const BIN = path.resolve('dist/src/cli/bin.js');
 let dir: string;
 
-function frugal(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, 'profile', ...args], { encoding: 'utf8', cwd: dir, timeout: 120_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+function frugal(...args: string[]): CliResult {
+  return runFrugal(dir, ['profile', ...args], 120_000);
 }
 
 before(async () => {

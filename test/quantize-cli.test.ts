@@ -5,20 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { type CliResult, assertCleanError, runFrugal } from './helpers/cli.js';
 import { after, before, describe, test } from 'node:test';
 import { QUANTIZE_MODES } from '../src/passes/registry.js';
 
-const BIN = path.resolve('dist/src/cli/bin.js');
 const TEACHER = path.resolve('models/mnist-cnn.onnx');
 let dir: string;
 
-function frugal(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: dir, timeout: 180_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+function frugal(...args: string[]): CliResult {
+  return runFrugal(dir, [...args], 180_000);
 }
 
 function json(r: { code: number; stdout: string; stderr: string }): Record<string, any> {
@@ -26,13 +24,6 @@ function json(r: { code: number; stdout: string; stderr: string }): Record<strin
   return JSON.parse(r.stdout) as Record<string, any>;
 }
 
-function assertCleanError(r: { code: number; stderr: string }, pattern: RegExp, code: number): void {
-  assert.equal(r.code, code, `exit code (stderr: ${r.stderr})`);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one line of error, got:\n${r.stderr}`);
-  assert.match(lines[0]!, /^frugal: error: /);
-  assert.match(lines[0]!, pattern);
-}
 
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 let teacherHash: string;

@@ -3,29 +3,20 @@
  * that eval scores, resume through the CLI, and one-line errors for bad flags.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { type CliResult, assertCleanError, runFrugal } from './helpers/cli.js';
 import { after, before, describe, test } from 'node:test';
 
-const BIN = path.resolve('dist/src/cli/bin.js');
 let dir: string;
 before(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'frugal-train-cli-'))));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function frugal(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: dir, timeout: 120_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+function frugal(...args: string[]): CliResult {
+  return runFrugal(dir, [...args], 120_000);
 }
 
-function assertCleanError(r: { code: number; stderr: string }, pattern: RegExp, code: number): void {
-  assert.equal(r.code, code, `exit code (stderr: ${r.stderr})`);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one line of error, got:\n${r.stderr}`);
-  assert.match(lines[0]!, /^frugal: error: /);
-  assert.match(lines[0]!, pattern);
-}
 
 describe('frugal train / eval', () => {
   test('train --json writes a model that eval --json scores', () => {

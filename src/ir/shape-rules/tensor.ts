@@ -1,5 +1,5 @@
 import { DataType } from '../dtype.js';
-import type { Dim, Shape } from '../types.js';
+import type { Dim } from '../types.js';
 import { attrOrInput, type OutSpec, type RuleContext, type RuleTable, specOf } from './context.js';
 import { addDim, broadcastShapes, canonicalDim, divDim, mulDim, normAxis, productDims, unifyDim } from './dims.js';
 import { MAX_TRACKED } from './fold.js';

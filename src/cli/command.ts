@@ -90,6 +90,31 @@ export function intOption(values: ParsedValues, name: string, fallback: number, 
   return n;
 }
 
+/**
+ * Reads a number flag (`--lr 3e-4`); `min` bounds it (exclusive with `exclusiveMin`), and a wrong value
+ * is an E_USAGE error naming the flag.
+ */
+export function numberOption(values: ParsedValues, name: string, opts: { min?: number; exclusiveMin?: boolean } = {}): number | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  const min = opts.min ?? -Infinity;
+  const tooSmall = opts.exclusiveMin ? x <= min : x < min;
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(x) || tooSmall) {
+    const bound = min === -Infinity ? '' : ` ${opts.exclusiveMin ? '>' : '≥'} ${min}`;
+    throw new FrugalError('E_USAGE', `--${name} must be a number${bound}, got '${String(v)}'`);
+  }
+  return x;
+}
+
+/** Reads a flag that takes one of `allowed`, with an error listing them. */
+export function choiceOption<T extends string>(values: ParsedValues, name: string, allowed: readonly T[]): T | undefined {
+  const v = values[name];
+  if (v === undefined) return undefined;
+  if (!allowed.includes(v as T)) throw new FrugalError('E_USAGE', `--${name} must be one of ${allowed.join(', ')}, got '${String(v)}'`);
+  return v as T;
+}
+
 /** Reads a repeatable string flag as an array. */
 export function listOption(values: ParsedValues, name: string): string[] {
   const v = values[name];

@@ -1,19 +1,10 @@
 import { FrugalError } from '../../errors.js';
 import { writeFileAtomic } from '../../onnx/index.js';
+import { PROVIDERS } from '../../runtime/providers.js';
 import { profileModels, writeRecord } from '../../profiling/index.js';
 import { htmlReport, markdownReport, terminalReport } from '../../report/index.js';
-import { type Command, intOption, listOption } from '../command.js';
+import { choiceOption, type Command, intOption, listOption, numberOption } from '../command.js';
 import { parseShapeFlag } from './inspect.js';
-
-const EPS = ['cpu', 'cuda', 'webgpu'];
-
-function numberOption(values: Record<string, unknown>, name: string, min: number): number | undefined {
-  const v = values[name];
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(x) || x < min) throw new FrugalError('E_USAGE', `--${name} must be a number ≥ ${min}, got '${String(v)}'`);
-  return x;
-}
 
 export const profileCommand: Command = {
   name: 'profile',
@@ -44,10 +35,9 @@ export const profileCommand: Command = {
   ],
   async run(ctx) {
     const v = ctx.values;
-    const ep = (v.ep as string | undefined) ?? 'cpu';
-    if (!EPS.includes(ep)) throw new FrugalError('E_USAGE', `--ep must be one of ${EPS.join(', ')}, got '${ep}'`);
+    const ep = choiceOption(v, 'ep', Object.keys(PROVIDERS)) ?? 'cpu';
     if (v.iterations !== undefined && v.duration !== undefined) throw new FrugalError('E_USAGE', 'give --iterations or --duration, not both');
-    const durationSeconds = numberOption(v, 'duration', 0);
+    const durationSeconds = numberOption(v, 'duration', { min: 0 });
     if (durationSeconds === 0) throw new FrugalError('E_USAGE', '--duration must be more than 0 seconds');
     const shapes = Object.fromEntries(listOption(v, 'shape').map(parseShapeFlag));
     const accuracy = new Map<string, number>();
@@ -69,7 +59,7 @@ export const profileCommand: Command = {
         durationSeconds,
         threads: v.threads !== undefined ? intOption(v, 'threads', 0, 1) : undefined,
         shapes,
-        carbon: { region: v.region as string | undefined, intensity: numberOption(v, 'intensity', 0), pue: numberOption(v, 'pue', 1) },
+        carbon: { region: v.region as string | undefined, intensity: numberOption(v, 'intensity', { min: 0 }), pue: numberOption(v, 'pue', { min: 1 }) },
         onProgress: ctx.progress,
       },
     );

@@ -4,7 +4,7 @@ import { FrugalError } from '../../errors.js';
 import { loadModel, saveModel } from '../../onnx/index.js';
 import { applyQuantizeMode, CALIBRATION_METHODS, getQuantizeMode, QUANTIZE_MODES, type QuantizeModeOptions } from '../../passes/registry.js';
 import { modelDiskBytes } from '../../runtime/compare.js';
-import { type Command, intOption, listOption } from '../command.js';
+import { choiceOption, type Command, intOption, listOption } from '../command.js';
 import { formatBytes } from '../format.js';
 
 const MODES = Object.keys(QUANTIZE_MODES).join('|');
@@ -67,9 +67,7 @@ export const quantizeCommand: Command = {
     if (typeof v.output !== 'string') throw new FrugalError('E_USAGE', "missing -o <out.onnx|folder/> (see 'frugal quantize --help')");
     if (typeof v.mode !== 'string') throw new FrugalError('E_USAGE', `missing --mode ${MODES} (see 'frugal quantize --help')`);
     const mode = getQuantizeMode(v.mode);
-    if (v.method !== undefined && !(CALIBRATION_METHODS as readonly string[]).includes(String(v.method))) {
-      throw new FrugalError('E_USAGE', `--method must be one of ${CALIBRATION_METHODS.join(', ')}, got '${String(v.method)}'`);
-    }
+    const method = choiceOption(v, 'method', CALIBRATION_METHODS);
     const calibrationOnly = ['calibrate', 'method', 'calibration-size'].filter((k) => v[k] !== undefined);
     if (!mode.calibrated && calibrationOnly.length) throw new FrugalError('E_USAGE', `--${calibrationOnly[0]} applies to int8-static only, not --mode ${mode.name}`);
     if (mode.calibrated && typeof v.calibrate !== 'string') throw new FrugalError('E_USAGE', `--mode ${mode.name} needs calibration data: --calibrate mnist|spam|<folder of .pb inputs>`);
@@ -88,7 +86,7 @@ export const quantizeCommand: Command = {
       ...(v['per-channel'] ? { perChannel: true } : {}),
       exclude: listOption(v, 'exclude'),
       ...(blockSize !== undefined ? { blockSize } : {}),
-      ...(typeof v.method === 'string' ? { method: v.method as QuantizeModeOptions['method'] } : {}),
+      ...(method ? { method } : {}),
     };
     if (mode.calibrated) {
       ctx.progress(`reading calibration data (${String(v.calibrate)})`);

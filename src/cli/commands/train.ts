@@ -6,24 +6,8 @@ import type { Model } from '../../ir/model.js';
 import { loadModel, saveModel } from '../../onnx/index.js';
 import { OPTIMIZER_KINDS, type OptimizerKind, SCHEDULE_KINDS, type ScheduleKind, trainModel } from '../../training/index.js';
 import { buildZooModel, ZOO, zooNames } from '../../zoo/index.js';
-import { type Command, intOption } from '../command.js';
+import { choiceOption, type Command, intOption, numberOption } from '../command.js';
 import { formatNumber, table } from '../format.js';
-
-/** A positive finite number flag, with an error naming the flag. */
-function numberOption(values: Record<string, unknown>, name: string): number | undefined {
-  const v = values[name];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new FrugalError('E_USAGE', `--${name} must be a positive number, got '${String(v)}'`);
-  return n;
-}
-
-function choice<T extends string>(values: Record<string, unknown>, name: string, allowed: readonly T[]): T | undefined {
-  const v = values[name];
-  if (v === undefined) return undefined;
-  if (!allowed.includes(v as T)) throw new FrugalError('E_USAGE', `--${name} must be one of ${allowed.join(', ')}, got '${String(v)}'`);
-  return v as T;
-}
 
 async function loadModelArg(spec: string): Promise<{ model: Model; file?: string }> {
   if (Object.hasOwn(ZOO, spec)) return { model: buildZooModel(spec) };
@@ -66,9 +50,9 @@ export const trainCommand: Command = {
     if (typeof v.dataset !== 'string') throw new FrugalError('E_USAGE', "missing --dataset mnist|spam (see 'frugal train --help')");
     if (typeof v.output !== 'string') throw new FrugalError('E_USAGE', "missing -o <out.onnx> (see 'frugal train --help')");
     if (v.resume && typeof v.checkpoint !== 'string') throw new FrugalError('E_USAGE', '--resume needs --checkpoint FILE');
-    const optimizer = choice<OptimizerKind>(v, 'optimizer', OPTIMIZER_KINDS);
-    const schedule = choice<ScheduleKind>(v, 'schedule', SCHEDULE_KINDS);
-    const lr = numberOption(v, 'lr');
+    const optimizer = choiceOption<OptimizerKind>(v, 'optimizer', OPTIMIZER_KINDS);
+    const schedule = choiceOption<ScheduleKind>(v, 'schedule', SCHEDULE_KINDS);
+    const lr = numberOption(v, 'lr', { min: 0, exclusiveMin: true });
     const opt = (name: string, min = 1) => (v[name] !== undefined ? intOption(v, name, 0, min) : undefined);
     const { model, file } = await loadModelArg(v.model);
     const output = v.output;

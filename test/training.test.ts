@@ -17,7 +17,6 @@ import {
   AdamW,
   appendLoss,
   buildTrainingModel,
-  checkFp16Support,
   clipGradNorm,
   decodeCheckpoint,
   encodeCheckpoint,
@@ -306,7 +305,10 @@ describe('training on real MNIST', () => {
     assert.ok(!Buffer.from(init).equals(Buffer.from(straight.model.graph.values.get('fc1.weight')!.initializer!.bytes())));
   });
 
-  test('fp16 training is refused on the CPU provider with E_UNSUPPORTED', async () => {
-    await assert.rejects(checkFp16Support(buildZooModel('mlp'), 'cpu'), (e: Error & { code?: string }) => e.code === 'E_UNSUPPORTED' && /fp16|float16/.test(e.message));
+  test('fp16 training is refused with E_UNSUPPORTED before any work', async () => {
+    await assert.rejects(
+      trainModel({ model: buildZooModel('mlp'), dataset: 'mnist', limit: 64, precision: 'fp16' }),
+      (e: Error & { code?: string }) => e.code === 'E_UNSUPPORTED' && /fp16 training .* not implemented/.test(e.message),
+    );
   });
 });

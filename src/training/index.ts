@@ -8,7 +8,6 @@ export * from './checkpoint.js';
 export * from './training-graph.js';
 export * from './dataset-feed.js';
 export * from './evaluate.js';
-export * from './fp16.js';
 export * from './trainer.js';
 export { prepareForTraining } from './prepare.js';
 export * from './fused-optimizer.js';

@@ -25,7 +25,6 @@ import { createSession, type FrugalSession } from '../runtime/index.js';
 import { type Checkpoint, loadCheckpoint, saveCheckpoint, type TrainingProgress } from './checkpoint.js';
 import { type DatasetFeed, openDatasetFeed, setModelMetadata } from './dataset-feed.js';
 import { accuracyOnTest } from './evaluate.js';
-import { checkFp16Support } from './fp16.js';
 import { type LossSpec, targetDistribution } from './losses.js';
 import { clipGradNorm, createOptimizer, GradientAccumulator, type OptimizerConfig, type OptimizerKind } from './optimizers.js';
 import { FusedState, fusedScalars } from './fused-optimizer.js';
@@ -153,7 +152,11 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   if (loss.kind === 'distillation' && !opts.teacher) throw new FrugalError('E_USAGE', 'a distillation loss needs a teacher model');
   if (opts.resume && !opts.checkpoint) throw new FrugalError('E_USAGE', 'resume needs a checkpoint file');
   if (opts.clipNorm !== undefined && !(opts.clipNorm > 0)) throw new FrugalError('E_USAGE', `clip norm must be > 0, got ${opts.clipNorm}`);
-  if (opts.precision === 'fp16') await checkFp16Support(opts.model, opts.ep ?? 'cpu');
+  if (opts.precision === 'fp16') {
+    // The CPU provider runs fp16 models (it wraps missing kernels in Casts), but the fp16 update path
+    // (fp32 master weights, dynamic loss scaling) is not implemented: say so rather than train wrongly.
+    throw new FrugalError('E_UNSUPPORTED', 'fp16 training (fp32 master weights with dynamic loss scaling) is not implemented yet; train in fp32 (the default) and convert with `frugal quantize --mode fp16`');
+  }
 
   const feed = openDatasetFeed(opts.dataset, opts.model, {
     ...(opts.augment ? { augment: { ...opts.augment, seed } } : {}),
@@ -254,7 +257,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         const b = feed.batch('train', order[bi]!, progress.epoch);
         const feeds: Record<string, ort.Tensor> = { ...b.feeds, ...paramFeeds() };
         for (const li of binding.lossInputs) {
-          if (li.role === 'target') feeds[li.name] = new ort.Tensor('float32', loss.kind === 'mse' ? targetDistribution(b.labels, classes, 0) : targetDistribution(b.labels, classes, smoothing), [b.count, classes]);
+          if (li.role === 'target') feeds[li.name] = new ort.Tensor('float32', targetDistribution(b.labels, classes, smoothing), [b.count, classes]);
           else {
             const tOut = await teacher!.runOrt(b.feeds);
             feeds[li.name] = tOut[teacher!.outputNames[0]!] as ort.Tensor;

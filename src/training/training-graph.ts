@@ -97,13 +97,6 @@ export function floatInitializersReaching(graph: Graph, target: Value): string[]
     .map((v) => v.name);
 }
 
-/** Default trainable set of a forward model: float initializers of rank ≥ 1 reaching its first output. */
-export function defaultTrainable(model: Model): string[] {
-  const out = model.graph.outputs[0];
-  if (!out) throw new FrugalError('E_INVALID_MODEL', 'the model has no outputs');
-  return floatInitializersReaching(model.graph, out);
-}
-
 /** Turns initializer `name` into a graph input of the same name, type and shape; returns its dims. */
 function initializerToInput(graph: Graph, name: string, what: string): number[] {
   const v = graph.values.get(name);

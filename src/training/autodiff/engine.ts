@@ -17,8 +17,6 @@ export interface DifferentiateOptions {
 export interface DifferentiateResult {
   /** Gradient value for each `wrt` entry, in order (zeros where the loss does not depend on it). */
   grads: Value[];
-  /** Number of backward nodes appended. */
-  backwardNodes: number;
 }
 
 /**
@@ -53,7 +51,6 @@ export function differentiate(model: Model, opts: DifferentiateOptions): Differe
 
   const ctx = new GradContext(model);
   const grads = new Map<Value, Value>();
-  const before = graph.nodes.length;
   const accumulate = (v: Value, g: Value) => {
     const prev = grads.get(v);
     grads.set(v, prev ? ctx.op('Add', [prev, g]) : g);
@@ -83,7 +80,7 @@ export function differentiate(model: Model, opts: DifferentiateOptions): Differe
   }
   ctx.node = undefined as unknown as Node;
   const result = opts.wrt.map((w) => grads.get(w) ?? zerosLike(ctx, w));
-  return { grads: result, backwardNodes: graph.nodes.length - before };
+  return { grads: result };
 }
 
 function onesLike(ctx: GradContext, v: Value): Value {

@@ -64,7 +64,8 @@ function writeOcrPage(dir: string, height: number, width: number, seed: number):
 }
 
 /** Every real model available here (empty lists when the folders are absent). */
-export function realModels(): { shared: RealModel[]; ocr: RealModel[] } {
+/** The real models, with synthetic PP-OCR input pages written under `workDir` (the caller removes it). */
+export function realModels(workDir: string): { shared: RealModel[]; ocr: RealModel[] } {
   const shared: RealModel[] = [];
   if (existsSync(SHARED_MODELS)) {
     for (const d of readdirSync(SHARED_MODELS).sort()) {
@@ -77,7 +78,7 @@ export function realModels(): { shared: RealModel[]; ocr: RealModel[] } {
   }
   const ocr: RealModel[] = [];
   if (existsSync(OCR_MODELS)) {
-    const pages = mkdtempSync(path.join(os.tmpdir(), 'frugal-ocr-pages-'));
+    const pages = path.join(workDir, 'ocr-pages');
     for (const f of readdirSync(OCR_MODELS).filter((f) => f.endsWith('.onnx')).sort()) {
       const d = OCR_DIMS[f] ?? {};
       const [h, w] = f.includes('_det_') ? [d['p2o.DynamicDimension.1']!, d['p2o.DynamicDimension.2']!] : f.includes('_rec_') ? [48, d['p2o.DynamicDimension.1']!] : [48, 192];
@@ -198,8 +199,8 @@ async function originalRuns(m: RealModel): Promise<boolean> {
 
 /** Every real model in every mode. */
 export async function realModelSweep(opts: { modes?: string[]; onRow?: (r: RealModelRow) => void } = {}): Promise<RealModelRow[]> {
-  const { shared, ocr } = realModels();
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'frugal-real-q-'));
+  const { shared, ocr } = realModels(tmp);
   const rows: RealModelRow[] = [];
   try {
     for (const m of [...shared, ...ocr]) {

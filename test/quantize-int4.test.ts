@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
+import { fp16Pass } from '../src/passes/precision/index.js';
 import { GraphBuilder } from '../src/ir/builder.js';
 import { DataType } from '../src/ir/dtype.js';
 import type { Model } from '../src/ir/model.js';
@@ -277,4 +278,10 @@ test('int4 file size of the BERT-base-shaped zoo encoder is <= 0.16x fp32 (encod
   const stats = r.stats as Int4Stats;
   console.log(`bert-base int4: ${before} -> ${after} bytes (${(after / before).toFixed(4)}x), quantized ${JSON.stringify(stats.quantized)}, skipped ${stats.skipped.length}`);
   assert.ok(after / before <= 0.16, `size ratio ${after / before}`);
+});
+
+test('int4 and fp16 reject an excluded node name the model does not have (a typo would exclude nothing)', async () => {
+  const m = buildZooModel('mlp');
+  await assert.rejects(runPass(int4WeightOnlyPass({ excludeNodes: ['no-such-node'] }), m), (e: Error & { code?: string }) => e.code === 'E_USAGE' && /no-such-node/.test(e.message));
+  await assert.rejects(runPass(fp16Pass({ excludeNodes: ['no-such-node'] }), buildZooModel('mlp')), (e: Error & { code?: string }) => e.code === 'E_USAGE' && /no-such-node/.test(e.message));
 });

@@ -37,8 +37,8 @@ function boundFor(model: string, mode: string): number {
   return limit ? limit[1].minCosine : MIN_COSINE[mode]!;
 }
 
-const { shared, ocr } = realModels();
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'frugal-real-quantize-'));
+const { shared, ocr } = realModels(tmp);
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 function check(models: RealModel[], label: string, skipWhy: string): void {

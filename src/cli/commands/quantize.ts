@@ -71,7 +71,7 @@ export const quantizeCommand: Command = {
     const calibrationOnly = ['calibrate', 'method', 'calibration-size'].filter((k) => v[k] !== undefined);
     if (!mode.calibrated && calibrationOnly.length) throw new FrugalError('E_USAGE', `--${calibrationOnly[0]} applies to int8-static only, not --mode ${mode.name}`);
     if (mode.calibrated && typeof v.calibrate !== 'string') throw new FrugalError('E_USAGE', `--mode ${mode.name} needs calibration data: --calibrate mnist|spam|<folder of .pb inputs>`);
-    if (v['block-size'] !== undefined && mode.name !== 'int4' && mode.name !== 'q4f16') throw new FrugalError('E_USAGE', `--block-size applies to int4 only, not --mode ${mode.name}`);
+    if (v['block-size'] !== undefined && mode.name !== 'int4') throw new FrugalError('E_USAGE', `--block-size applies to int4 only, not --mode ${mode.name}`);
     const blockSize = v['block-size'] !== undefined ? intOption(v, 'block-size', 32, 16) : undefined;
     if (blockSize !== undefined && (blockSize > 256 || (blockSize & (blockSize - 1)) !== 0)) {
       throw new FrugalError('E_USAGE', `--block-size must be a power of two from 16 to 256, got ${blockSize}`);

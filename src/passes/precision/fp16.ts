@@ -16,6 +16,7 @@
  *
  * Invariant: a converted value is float16 everywhere it is read, except through an inserted Cast.
  */
+import { checkExclusions } from '../quantize/common.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
@@ -69,7 +70,12 @@ export function fp16Pass(opts: Fp16Options = {}): Pass {
   if (to !== 'float16' && to !== 'bfloat16') throw new FrugalError('E_USAGE', `precision target must be 'float16' or 'bfloat16', got '${String(to)}'`);
   const provider = opts.provider ?? 'cpu';
   if (provider !== 'cpu' && provider !== 'any') throw new FrugalError('E_USAGE', `provider table must be 'cpu' or 'any', got '${String(provider)}'`);
-  return { name: to === 'float16' ? 'convert-fp16' : 'convert-bf16', run: (model) => convert(model, { ...opts, to, provider }) };
+  return {
+    name: to === 'float16' ? 'convert-fp16' : 'convert-bf16',
+    // A misspelled node name in the exclusions would otherwise silently exclude nothing.
+    checkPreconditions: (model) => checkExclusions(model, { excludeNodes: opts.excludeNodes }),
+    run: (model) => convert(model, { ...opts, to, provider }),
+  };
 }
 
 function initializerBytes(model: Model): number {

@@ -13,6 +13,7 @@
  * |x| with fixed bins over [0, max|x|], so the result does not depend on batch order. A threshold t
  * becomes the range [max(min, −t), min(max, t)].
  */
+import { requiredInputs } from '../../ir/summary.js';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { FrugalError } from '../../errors.js';
@@ -67,7 +68,7 @@ export async function calibrationFeeds(model: Model, source: string, opts: { cou
   if (!existsSync(source) || !statSync(source).isDirectory()) {
     throw new FrugalError('E_USAGE', `calibration source '${source}' is neither a dataset (mnist, spam) nor a folder of .pb inputs`);
   }
-  const names = model.graph.inputs.filter((v) => !v.initializer).map((v) => v.name);
+  const names = requiredInputs(model.graph).map((v) => v.name);
   const sets = readdirSync(source).filter((d) => d.startsWith('test_data_set') && statSync(path.join(source, d)).isDirectory()).sort();
   const dirs = sets.length ? sets.map((d) => path.join(source, d)) : [source];
   const out = dirs.slice(0, count).map((dir) => {

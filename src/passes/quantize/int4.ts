@@ -14,6 +14,7 @@
  * Outputs of the rewritten ops are float, so no 4-bit tensor ever leaves the graph (onnxruntime-node
  * 1.30 aborts the process when asked to return one).
  */
+import { checkExclusions, exclusionReason } from './common.js';
 import { FrugalError } from '../../errors.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
@@ -89,6 +90,8 @@ export function int4WeightOnlyPass(opts: Int4Options = {}): Pass {
   if (!(Number.isInteger(accuracyLevel) && accuracyLevel >= 0 && accuracyLevel <= 4)) throw new FrugalError('E_USAGE', `accuracy_level must be an integer 0..4, got ${accuracyLevel}`);
   return {
     name: 'quantize-int4',
+    // A misspelled node name in the exclusions would otherwise silently exclude nothing.
+    checkPreconditions: (model) => checkExclusions(model, opts),
     run: (model) => runInt4(model, { ...opts, blockSize, format, accuracyLevel }),
   };
 }
@@ -122,8 +125,9 @@ function runInt4(model: Model, o: Resolved): PassResult {
   for (const g of [...model.allGraphs()]) {
     for (const n of [...g.nodes]) {
       if (!isCandidate(n)) continue;
-      if (o.excludeNodes?.includes(n.name) || o.excludeOpTypes?.includes(n.opType)) {
-        skip(n, 'excluded by option');
+      const excluded = exclusionReason(n, o);
+      if (excluded) {
+        skip(n, excluded);
         continue;
       }
       if (n.opType === 'Gather' && o.embeddings === false) {

@@ -258,6 +258,10 @@ function quantizeConv(ctx: Ctx, node: Node): string | undefined {
   const C = dims[0]!;
   // ORT's CPU ConvInteger accepts uint8 weights with a single zero point; u8 × u8 does not saturate on
   // any CPU. Per channel, the weights are symmetric so every channel shares zero point 128.
+  // Check the bias before adding anything: a rejected node must leave no quantized copies behind.
+  const b = node.inputs[2];
+  const bData = b ? floatConstant(b) : undefined;
+  if (b && !bData) return 'bias is not a float32 constant';
   const perChannel = ctx.opts.perChannel === true;
   const q = quantizeWeight(data, dims, { scheme: 'u8', axis: perChannel ? 0 : undefined, symmetric: perChannel });
   const chanShape = q.axis === undefined ? [] : [C, ...dims.slice(2).map(() => 1)];
@@ -267,11 +271,8 @@ function quantizeConv(ctx: Ctx, node: Node): string | undefined {
   const base = node.name || `Conv_${wv.name}`;
   const specs = standardMatMul(ctx, base, x, 'ConvInteger', wq, wzp, ws, node.attributes);
   const tail: Emit[] = [];
-  const b = node.inputs[2];
-  if (b) {
-    const bData = floatConstant(b);
-    const bias = bData ? addConstant(g, `${b.name}_bias`, DataType.FLOAT, [C, ...dims.slice(2).map(() => 1)], bData) : null;
-    if (!bias) return 'bias is not a float32 constant';
+  if (b && bData) {
+    const bias = addConstant(g, `${b.name}_bias`, DataType.FLOAT, [C, ...dims.slice(2).map(() => 1)], bData);
     tail.push({ opType: 'Add', name: ctx.namer.fresh(`${base}/bias`), inputs: [null, bias] });
     ctx.replaced.add(b);
   }

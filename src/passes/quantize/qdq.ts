@@ -166,7 +166,7 @@ async function runStatic(model: Model, opts: Int8StaticOptions): Promise<PassRes
       stats.skip(node, 'feeds a Softmax (attention scores plus mask): left float to keep the scores\' precision');
       continue;
     }
-    const reason = planCompute(node, opts, plans, isFloat);
+    const reason = planCompute(node, opts, isFloat);
     if (reason) {
       stats.skip(node, reason);
       continue;
@@ -268,7 +268,7 @@ function clipsAtZero(node: Node): boolean {
 }
 
 /** Checks a compute node; returns why it stays float, or undefined. */
-function planCompute(node: Node, opts: Int8StaticOptions, plans: Map<Value, Plan>, isFloat: (v: Value | null | undefined) => boolean): string | undefined {
+function planCompute(node: Node, opts: Int8StaticOptions, isFloat: (v: Value | null | undefined) => boolean): string | undefined {
   const op = node.opType;
   if (!isFloat(node.outputs[0])) return 'output is not float32 (or its type is unknown)';
   if (op === 'Conv' || op === 'Gemm' || (op === 'MatMul' && node.inputs[1]?.initializer)) {
@@ -285,7 +285,6 @@ function planCompute(node: Node, opts: Int8StaticOptions, plans: Map<Value, Plan
   if (op === 'Clip' || op === 'Relu') return isFloat(node.inputs[0]) ? undefined : 'input is not float32';
   if (node.inputs.some((v) => v?.initializer && (op === 'Add' || op === 'Mul' || op === 'Concat'))) return `${op} with a constant operand stays float`;
   if (!floats.length || !floats.every(isFloat)) return 'inputs are not float32 activations';
-  void plans;
   return undefined;
 }
 

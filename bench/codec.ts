@@ -9,15 +9,11 @@ import { mkdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { saveModel } from '../src/onnx/index.js';
+import { median } from '../src/profiling/stats.js';
+import { intArg } from './args.js';
 import { buildZooModel } from '../src/zoo/index.js';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'codec-child.js');
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 function child(mode: 'codec' | 'io', input: string, output: string): { seconds: number; maxRssBytes: number } {
   const out = execFileSync(process.execPath, [CHILD, mode, input, output], { encoding: 'utf8', maxBuffer: 1 << 20 });
@@ -26,7 +22,7 @@ function child(mode: 'codec' | 'io', input: string, output: string): { seconds: 
 }
 
 export async function codecBench(args: string[]): Promise<Record<string, unknown>> {
-  const reps = Number(args.find((a) => a.startsWith('--reps='))?.slice(7) ?? 5);
+  const reps = intArg(args, 'reps', 5);
   const dir = path.resolve('.bench-tmp');
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'bert-base.onnx');

@@ -6,6 +6,7 @@
  * Workloads: the zoo CNN at batch 8 (`overheadFraction`) and the zoo MLP at batch 1, the smallest run
  * there is, where fixed costs weigh most (`overheadFractionSmallest`).
  */
+import { intArg } from './args.js';
 import type * as ort from 'onnxruntime-node';
 import { EnergyMonitor, measuredLoop, median } from '../src/profiling/index.js';
 import { createSession, feedSpecsOf, randomFeeds, toOrtTensor } from '../src/runtime/index.js';
@@ -68,7 +69,7 @@ async function overhead(w: Workload, reps: number): Promise<Record<string, numbe
 }
 
 export async function profileBench(args: string[]): Promise<Record<string, unknown>> {
-  const reps = Number(args.find((a) => a.startsWith('--reps='))?.slice(7) ?? 30);
+  const reps = intArg(args, 'reps', 30);
   const main = await overhead({ zoo: 'cnn', batch: 8, runs: 300 }, reps);
   const smallest = await overhead({ zoo: 'mlp', batch: 1, runs: 1000 }, reps);
   const result = {

@@ -10,6 +10,7 @@
  *   `peakRssOverModelBytes` (goal ≤ 2.5).
  * - real: every model in ../shared/data/models and the PP-OCR models, in every mode (see quantize-real-models.ts).
  */
+import { intArg } from './args.js';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -142,7 +143,7 @@ async function toolBench(dir: string, fp32: string, reps: number): Promise<Recor
 
 export async function quantizeBench(args: string[]): Promise<Record<string, unknown>> {
   const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',') ?? ['teachers', 'bert', 'tool', 'real'];
-  const reps = Number(args.find((a) => a.startsWith('--reps='))?.slice(7) ?? 3);
+  const reps = intArg(args, 'reps', 3);
   const dir = path.resolve('.bench-tmp-quantize');
   mkdirSync(dir, { recursive: true });
   const result: Record<string, unknown> = { machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown' } };

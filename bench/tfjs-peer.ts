@@ -7,6 +7,7 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { median } from '../src/profiling/stats.js';
 
 let wasmConfigured = false;
 
@@ -63,6 +64,5 @@ export async function tfjsSamplesPerSec(
   x.dispose();
   y.dispose();
   model.dispose();
-  times.sort((a, b) => a - b);
-  return n / times[times.length >> 1]!;
+  return n / median(times);
 }

@@ -24,22 +24,11 @@ import { loadMnist } from '../src/data/index.js';
 import { createSession } from '../src/runtime/index.js';
 import { trainModel } from '../src/training/index.js';
 import { buildZooModel } from '../src/zoo/index.js';
+import { median } from '../src/profiling/stats.js';
+import { intArg } from './args.js';
 import { tfjsSamplesPerSec } from './tfjs-peer.js';
 
 type Kind = 'mlp' | 'cnn';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-const opt = (args: string[], name: string, fallback: number): number => {
-  const a = args.find((x) => x.startsWith(`--${name}=`));
-  const v = a ? Number(a.slice(name.length + 3)) : fallback;
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer`);
-  return v;
-};
 
 /** Median seconds of one forward-only run of the zoo model on a batch of real images (after warm-up). */
 async function forwardSeconds(kind: Kind, images: Float32Array, batch: number, threads: number, runs = 40): Promise<number> {
@@ -99,10 +88,10 @@ async function frugalRuns(
 }
 
 export async function trainBench(args: string[]): Promise<Record<string, unknown>> {
-  const batch = opt(args, 'batch', 64);
-  const steps = opt(args, 'steps', 40);
-  const reps = opt(args, 'reps', 5);
-  const threads = opt(args, 'threads', 1);
+  const batch = intArg(args, 'batch', 64);
+  const steps = intArg(args, 'steps', 40);
+  const reps = intArg(args, 'reps', 5);
+  const threads = intArg(args, 'threads', 1);
   const models = (args.find((a) => a.startsWith('--models='))?.slice(9) ?? 'mlp,cnn').split(',') as Kind[];
   const tfjsCpu = !args.includes('--no-tfjs-cpu');
   const fusedArg = args.find((a) => a.startsWith('--fused='))?.slice(8) ?? 'both';

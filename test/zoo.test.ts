@@ -3,6 +3,7 @@
  * shape [batch, classes], and is deterministic per seed. The MLP matches a plain-JS forward pass; the
  * transformer's attention mask really hides padded tokens; bert-base has BERT-base's parameter count.
  */
+import { countTrainableParameters } from './helpers/params.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isFrugalError } from '../src/errors.js';
@@ -17,7 +18,6 @@ import {
   buildMlp,
   buildTransformerEncoder,
   buildZooModel,
-  countTrainableParameters,
   transformerParameterCount,
   TRANSFORMER_TINY_DEFAULTS,
   ZOO,

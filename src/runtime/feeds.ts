@@ -6,6 +6,7 @@ import { FrugalError } from '../errors.js';
 import { DataType, dataTypeInfo, dataTypeName } from '../ir/dtype.js';
 import { Tensor } from '../ir/tensor.js';
 import type { Model } from '../ir/model.js';
+import { requiredInputs } from '../ir/summary.js';
 import { type Dim, elemTypeOf, formatShape, shapeOf } from '../ir/types.js';
 import { float32BitsToBfloat16Bits, float32BitsToFloat16Bits, packInt4 } from '../onnx/packing.js';
 import { readTensorFile } from '../onnx/index.js';
@@ -53,9 +54,7 @@ function intRangeFor(name: string, opts: RandomFeedOptions): [number, number] {
 
 /** Feed specs for the inputs a caller must provide (graph inputs without an initializer default). */
 export function feedSpecsOf(model: Model): FeedSpec[] {
-  return model.graph.inputs
-    .filter((v) => !v.initializer)
-    .map((v) => ({ name: v.name, elemType: elemTypeOf(v.type), shape: shapeOf(v.type) }));
+  return requiredInputs(model.graph).map((v) => ({ name: v.name, elemType: elemTypeOf(v.type), shape: shapeOf(v.type) }));
 }
 
 /** Concrete dims for a spec: numbers kept, symbolic dims from `dims` (default 1). */

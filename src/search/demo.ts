@@ -11,7 +11,7 @@ import { loadModel, saveModel, writeFileAtomic } from '../onnx/index.js';
 import { applyQuantizeMode, getQuantizeMode } from '../passes/registry.js';
 import { profileModels } from '../profiling/profiler.js';
 import type { ProfileRecord } from '../profiling/records.js';
-import { htmlDocument, htmlSection } from '../report/html.js';
+import { escapeHtml as esc, htmlDocument, htmlSection } from '../report/html.js';
 import { markdownReport } from '../report/markdown.js';
 import { evaluateModel } from '../training/evaluate.js';
 import { paretoFront } from './pareto.js';
@@ -86,6 +86,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const source = path.join(packageRoot(), t.file);
     const limit = quick ? (t.dataset === 'mnist' ? 500 : 200) : undefined;
     const made: Array<{ mode: string; file: string; sizeBytes: number; accuracy: number; passStats: DemoVariant['passStats'] }> = [];
+    let evaluated = 0;
     for (const mode of DEMO_MODES) {
       say(`[${t.name}] ${mode}: ${mode === 'fp32' ? 'copying the teacher' : 'quantizing'}`);
       const model = await loadModel(source);
@@ -102,6 +103,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       const saved = await saveModel(out, file, { externalData: false, protect: [source] });
       say(`[${t.name}] ${mode}: evaluating accuracy on ${limit ?? 'all'} test examples`);
       const acc = await evaluateModel(out, t.dataset, limit !== undefined ? { limit } : {});
+      evaluated = acc.count;
       made.push({ mode, file, sizeBytes: saved.bytes, accuracy: acc.accuracy, passStats });
     }
     say(`[${t.name}] profiling ${made.length} variants side by side`);
@@ -140,7 +142,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         passStats: v.passStats,
       };
     });
-    teachers.push({ name: t.name, task: t.task, dataset: t.dataset, evaluatedExamples: limit ?? (t.dataset === 'mnist' ? 2000 : 1209), variants, record });
+    teachers.push({ name: t.name, task: t.task, dataset: t.dataset, evaluatedExamples: evaluated, variants, record });
   }
   const result: DemoResult = { outDir: opts.outDir, quick, seconds: (performance.now() - t0) / 1000, teachers };
   await writeDemoReports(result);
@@ -177,7 +179,6 @@ async function writeDemoReports(r: DemoResult): Promise<void> {
     md.push(markdownReport(t.record, `${t.name}: profile`).replace(/^# /m, '### '), '');
   }
   await writeFileAtomic(path.join(r.outDir, 'report.md'), md.join('\n'));
-  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   const parts = [`<h1>Frugal demo</h1><p>${esc(intro(r))}</p>`];
   for (const t of r.teachers) {
     parts.push(

@@ -4,7 +4,7 @@
  * tensor's stream is derived from the model seed and the tensor's name, so a weight does not change
  * when layers are added or reordered.
  */
-import { DataType, dataTypeInfo } from '../ir/dtype.js';
+import { DataType } from '../ir/dtype.js';
 import type { GraphBuilder } from '../ir/builder.js';
 import type { Value } from '../ir/node.js';
 
@@ -58,16 +58,3 @@ export function filledWeight(b: GraphBuilder, name: string, dims: number[], valu
 export const heStd = (fanIn: number): number => Math.sqrt(2 / fanIn);
 /** Xavier (Glorot) normal std for a linear layer. */
 export const xavierStd = (fanIn: number, fanOut: number): number => Math.sqrt(2 / (fanIn + fanOut));
-
-/**
- * Number of trainable-looking weights: elements of floating-point initializers of rank ≥ 1. Scalar
- * constants (scales, epsilons) and integer shape/axes constants are graph plumbing, not parameters.
- */
-export function countTrainableParameters(model: { graph: { initializers(): Value[] } }): number {
-  let n = 0;
-  for (const v of model.graph.initializers()) {
-    const t = v.initializer!;
-    if (t.dims.length >= 1 && dataTypeInfo(t.dtype).isFloat) n += t.numel;
-  }
-  return n;
-}

@@ -54,6 +54,8 @@ export const trainCommand: Command = {
     const schedule = choiceOption<ScheduleKind>(v, 'schedule', SCHEDULE_KINDS);
     const lr = numberOption(v, 'lr', { min: 0, exclusiveMin: true });
     const opt = (name: string, min = 1) => (v[name] !== undefined ? intOption(v, name, 0, min) : undefined);
+    // Present flags only: the trainer's own defaults apply to the rest.
+    const given = <T>(key: string, value: T | undefined): Record<string, T> => (value === undefined ? {} : { [key]: value });
     const { model, file } = await loadModelArg(v.model);
     const output = v.output;
     if (file && path.resolve(file) === path.resolve(output)) throw new FrugalError('E_USAGE', `refusing to write '${output}': it is the input model; choose another output path`);
@@ -66,19 +68,19 @@ export const trainCommand: Command = {
       r = await trainModel({
       model,
       dataset: v.dataset,
-      ...(opt('epochs') !== undefined ? { epochs: opt('epochs')! } : {}),
-      ...(opt('steps') !== undefined ? { steps: opt('steps')! } : {}),
+      ...given('epochs', opt('epochs')),
+      ...given('steps', opt('steps')),
       batchSize: opt('batch') ?? 64,
       ...(optimizer ? { optimizer } : {}),
       ...(schedule ? { schedule } : {}),
       ...(lr !== undefined ? { lr } : {}),
       warmupSteps: opt('warmup', 0) ?? 0,
       seed: opt('seed', 0) ?? 0,
-      ...(opt('limit') !== undefined ? { limit: opt('limit')! } : {}),
-      ...(opt('max-length') !== undefined ? { maxLength: opt('max-length')! } : {}),
+      ...given('limit', opt('limit')),
+      ...given('maxLength', opt('max-length')),
       ...(typeof v.checkpoint === 'string' ? { checkpoint: v.checkpoint, checkpointEvery: opt('checkpoint-every') ?? 100 } : {}),
       resume: v.resume === true,
-      ...(opt('threads') !== undefined ? { intraOpThreads: opt('threads')! } : {}),
+      ...given('intraOpThreads', opt('threads')),
       onProgress: (p) =>
         ctx.progress(
           `epoch ${p.epoch + 1}/${p.epochs} step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} lr ${p.lr.toPrecision(3)} ${Math.round(p.samplesPerSec)} samples/s` +

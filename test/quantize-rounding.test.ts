@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { computeScaleZeroPoint, quantizeWeight, quantRange, roundHalfEven } from '../src/passes/quantize/common.js';
-import { quantizeBlockwise } from '../src/passes/quantize/int4-blockwise.js';
+import { type BlockQuantized, codeAt, quantizeBlockwise } from '../src/passes/quantize/int4-blockwise.js';
 import { createRng } from '../src/util/rng.js';
 
 /** The definition: nearest integer, ties to the even neighbour. */
@@ -83,6 +83,11 @@ function referenceBlockCodes(x: Float32Array, blockSize: number, symmetric: bool
   return codes;
 }
 
+/** The codes of vector `r`, unpacked. */
+function codesOf(q: BlockQuantized, r: number): number[] {
+  return Array.from({ length: q.len }, (_, k) => codeAt(q, r, k));
+}
+
 test('quantizeBlockwise rounds ties up (Math.round) and picks the first extreme, as the plain reference does', () => {
   const rng = createRng(11);
   const cases: Float32Array[] = [
@@ -94,17 +99,50 @@ test('quantizeBlockwise rounds ties up (Math.round) and picks the first extreme,
     new Float32Array(16).fill(-0),
     Float32Array.from({ length: 16 }, (_, i) => (i % 3 === 0 ? 1e-45 : i % 3 === 1 ? -4e-45 : 0)),
     Float32Array.from({ length: 64 }, () => rng.normal()),
+    // A last partial block (37 = 2 × 16 + 5), odd, so a code shares its byte with padding.
+    Float32Array.from({ length: 37 }, () => rng.normal()),
   ];
   for (const x of cases) {
     for (const symmetric of [true, false]) {
       const q = quantizeBlockwise(x, 1, x.length, x.length, 1, 16, symmetric);
-      assert.deepEqual(Array.from(q.codes), referenceBlockCodes(x, 16, symmetric), `symmetric ${symmetric} on [${Array.from(x.subarray(0, 6)).join(', ')}...]`);
+      assert.deepEqual(codesOf(q, 0), referenceBlockCodes(x, 16, symmetric), `symmetric ${symmetric} on [${Array.from(x.subarray(0, 6)).join(', ')}...]`);
       // The strided path (a column of a [len, 3] matrix) must give the same codes as the contiguous one.
       const m = new Float32Array(x.length * 3);
       for (let k = 0; k < x.length; k++) m[k * 3 + 1] = x[k]!;
       const col = quantizeBlockwise(m, 3, x.length, 1, 3, 16, symmetric);
-      assert.deepEqual(Array.from(col.codes.subarray(x.length, 2 * x.length)), Array.from(q.codes));
+      assert.deepEqual(codesOf(col, 1), codesOf(q, 0));
       assert.deepEqual(Array.from(col.scales.subarray(q.kBlocks, 2 * q.kBlocks)), Array.from(q.scales));
     }
+  }
+});
+
+test('quantizeBlockwise: padding holds the zero point, NaN is ignored for the range and coded 0, strided equals contiguous', () => {
+  const rng = createRng(5);
+  // 3 vectors of 45 elements (blocks 32 + 13): vector 1 has NaNs, vector 2 is all zero.
+  const rows = 3;
+  const len = 45;
+  const x = Float32Array.from({ length: rows * len }, (_, i) => (i >= 2 * len ? 0 : rng.normal()));
+  x[len + 3] = NaN;
+  x[len + 40] = NaN;
+  const xt = new Float32Array(rows * len); // the same vectors as columns of a [len, rows] matrix
+  for (let r = 0; r < rows; r++) for (let k = 0; k < len; k++) xt[k * rows + r] = x[r * len + k]!;
+  for (const symmetric of [true, false]) {
+    const q = quantizeBlockwise(x, rows, len, len, 1, 32, symmetric);
+    const t = quantizeBlockwise(xt, rows, len, 1, rows, 32, symmetric);
+    assert.deepEqual(Array.from(t.packed), Array.from(q.packed));
+    assert.deepEqual(Array.from(t.scales), Array.from(q.scales));
+    assert.deepEqual(Array.from(t.zeroPoints), Array.from(q.zeroPoints));
+    // The NaN-free reference on vector 1 with its NaNs taken out of the range: same scales.
+    const clean = x.slice(len, 2 * len).map((v) => (Number.isNaN(v) ? 0 : v));
+    const ref = quantizeBlockwise(clean, 1, len, len, 1, 32, symmetric);
+    assert.deepEqual(Array.from(q.scales.subarray(2, 4)), Array.from(ref.scales));
+    assert.equal(codeAt(q, 1, 3), 0);
+    assert.equal(codeAt(q, 1, 40), 0);
+    for (let r = 0; r < rows; r++) {
+      for (let k = len; k < 2 * 32; k++) assert.equal(codeAt(q, r, k), q.zeroPoints[r * 2 + 1], `padding code ${k} of vector ${r}`);
+    }
+    // All-zero vector: scale 0 and every code the zero point, so it dequantizes to exactly 0.
+    assert.deepEqual(Array.from(q.scales.subarray(4, 6)).map(Math.abs), [0, 0]);
+    for (let k = 0; k < len; k++) assert.equal(codeAt(q, 2, k), q.zeroPoints[4 + (k >> 5)]);
   }
 });

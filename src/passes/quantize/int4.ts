@@ -24,7 +24,7 @@ import { Tensor } from '../../ir/tensor.js';
 import { float32ToFloat16Bits } from '../../onnx/packing.js';
 import { elemTypeOf } from '../../ir/types.js';
 import type { Pass, PassResult } from '../pass.js';
-import { type BlockQuantized, packMatMulNBitsWeight, packMatMulNBitsZeroPoints, packNibbles, quantizeBlockwise } from './int4-blockwise.js';
+import { type BlockQuantized, codeAt, packMatMulNBitsWeight, packMatMulNBitsZeroPoints, packNibbles, quantizeBlockwise } from './int4-blockwise.js';
 import { raiseOpsetTo21 } from './int4-opset.js';
 
 export interface Int4Options {
@@ -282,7 +282,8 @@ function rewriteGather(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefine
     // Symmetric data is int4 with zero point 0 (the op's default): the signed code is code - 8, whose
     // two's-complement nibble is code ^ 8. Asymmetric data is uint4 with a uint4 zero-point tensor,
     // packed across rows like any ONNX 4-bit tensor.
-    const data = symmetric ? packNibbles(V * D, (i) => q.codes[i]! ^ 8) : packNibbles(V * D, (i) => q.codes[i]!);
+    const data = q.packed;
+    if (symmetric) for (let i = 0; i < data.length; i++) data[i] ^= 0x88;
     // float16 scales: a scale is at most max|w| / 7.5, so it overflows only for weights beyond 4.9e5.
     const scales = half
       ? Tensor.fromArray(DataType.FLOAT16, [V, q.kBlocks], float32ToFloat16Bits(q.scales.map((s) => Math.max(-65504, Math.min(65504, s)))))
@@ -323,10 +324,7 @@ function rewriteQdq(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefined {
     // Vectors run along `axis`; the other axis indexes them.
     const q = axis === 0 ? quantizeBlockwise(src, C, R, 1, C, o.blockSize, symmetric) : quantizeBlockwise(src, R, C, C, 1, o.blockSize, symmetric);
     const len = axis === 0 ? R : C;
-    const at = (r: number, c: number): number => {
-      const [vec, k] = axis === 0 ? [c, r] : [r, c];
-      return q.codes[(vec * q.kBlocks + Math.floor(k / o.blockSize)) * o.blockSize + (k % o.blockSize)]!;
-    };
+    const at = (r: number, c: number): number => (axis === 0 ? codeAt(q, c, r) : codeAt(q, r, c));
     const dtype = symmetric ? DataType.INT4 : DataType.UINT4;
     const data = packNibbles(R * C, (i) => (symmetric ? at(Math.floor(i / C), i % C) ^ 8 : at(Math.floor(i / C), i % C)));
     // Scales (and zero points) have the weight's shape with the blocked axis shrunk to kBlocks.

@@ -55,6 +55,18 @@ describe('frugal train / eval', () => {
     assert.equal(out.epochs.length, 2);
   });
 
+  test('train --precision fp16 reports its loss scale and saves fp32 master weights', () => {
+    const r = frugal('train', '--model', 'mlp', '--dataset', 'mnist', '-o', 'mlp16.onnx', '--limit', '512', '--precision', 'fp16', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { precision: string; lossScale: { scale: number; skippedSteps: number; goodSteps: number }; accuracy: number; steps: number };
+    assert.equal(out.precision, 'fp16');
+    assert.deepEqual(out.lossScale, { scale: 65536, goodSteps: out.steps, skippedSteps: 0 });
+    const e = frugal('eval', 'mlp16.onnx', '--dataset', 'mnist', '--json');
+    assert.equal(e.code, 0, e.stderr);
+    assert.equal((JSON.parse(e.stdout) as { accuracy: number }).accuracy, out.accuracy);
+    assertCleanError(frugal('train', '--model', 'mlp', '--dataset', 'mnist', '-o', 'x.onnx', '--precision', 'fp8'), /--precision must be one of fp32, fp16/, 2);
+  });
+
   test('bad flags give one-line errors', () => {
     assertCleanError(frugal('train', '--model', 'mlp', '--dataset', 'mnist', '-o', 'x.onnx', '--optimizer', 'adam'), /--optimizer must be one of adamw, sgd/, 2);
     assertCleanError(frugal('train', '--model', 'mlp', '--dataset', 'mnist', '-o', 'x.onnx', '--lr', 'fast'), /--lr must be a number > 0/, 2);

@@ -15,6 +15,7 @@
 import { readFile } from 'node:fs/promises';
 import { FrugalError } from '../errors.js';
 import { writeFileAtomic } from '../onnx/index.js';
+import type { LossScalerState } from './loss-scaling.js';
 import type { OptimizerState } from './optimizers.js';
 
 const MAGIC = 'FRGLCKPT';
@@ -35,6 +36,8 @@ export interface TrainingProgress {
   epochBatches: number;
   /** Finished epochs' summaries. */
   history: Array<{ epoch: number; loss: number; accuracy?: number }>;
+  /** Mixed precision: the dynamic loss scaler's state. */
+  lossScale?: LossScalerState;
 }
 
 export interface CheckpointTensorEntry {

@@ -11,3 +11,4 @@ export * from './evaluate.js';
 export * from './trainer.js';
 export { prepareForTraining } from './prepare.js';
 export * from './fused-optimizer.js';
+export * from './loss-scaling.js';

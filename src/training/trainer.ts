@@ -28,6 +28,8 @@ import { accuracyOnTest } from './evaluate.js';
 import { type LossSpec, targetDistribution } from './losses.js';
 import { clipGradNorm, createOptimizer, GradientAccumulator, type OptimizerConfig, type OptimizerKind } from './optimizers.js';
 import { FusedState, fusedScalars } from './fused-optimizer.js';
+import { DynamicLossScaler, type LossScalerOptions, type LossScalerState } from './loss-scaling.js';
+import { float16BitsToFloat32Array, float32ToFloat16Bits } from '../onnx/packing.js';
 import { checkSchedule, learningRateAt, type ScheduleKind } from './schedules.js';
 import { buildEvalModel, buildTrainingModel, cloneModel, initializerArrays } from './training-graph.js';
 
@@ -77,8 +79,17 @@ export interface TrainOptions {
   /** Continue from `checkpoint` when it exists. */
   resume?: boolean;
   intraOpThreads?: number;
-  /** Weights precision: fp16 needs an execution provider with fp16 kernels for the model's ops. */
+  /**
+   * `fp16`: mixed precision. The training graph computes in float16 (normalizations, softmax and the loss
+   * in float32; training-graph.ts), the optimizer updates fp32 master weights in JS, and dynamic loss
+   * scaling (loss-scaling.ts) keeps small gradients from flushing to zero, skipping steps that overflow.
+   * Speed needs an execution provider with fp16 kernels; the CPU provider computes most fp16 ops in float32
+   * between Casts (same numerics as fp16 storage, slower than fp32). The trained model is saved in float32
+   * (the master weights); convert it with `frugal quantize --mode fp16` to deploy in fp16.
+   */
   precision?: 'fp32' | 'fp16';
+  /** Dynamic loss scaling settings for `precision: 'fp16'` (PyTorch GradScaler's defaults otherwise). */
+  lossScale?: LossScalerOptions;
   ep?: string;
   onProgress?: (p: ProgressEvent) => void;
   /**
@@ -129,6 +140,8 @@ export interface TrainResult {
   runSeconds: number;
   optimizerSeconds: number;
   resumedFrom?: { epoch: number; step: number };
+  /** Mixed precision: the loss scale at the end and the steps skipped because gradients overflowed. */
+  lossScale?: LossScalerState;
   /** True when `stopAfterSteps` ended the call early. */
   stopped: boolean;
   trainable: string[];
@@ -152,11 +165,9 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   if (loss.kind === 'distillation' && !opts.teacher) throw new FrugalError('E_USAGE', 'a distillation loss needs a teacher model');
   if (opts.resume && !opts.checkpoint) throw new FrugalError('E_USAGE', 'resume needs a checkpoint file');
   if (opts.clipNorm !== undefined && !(opts.clipNorm > 0)) throw new FrugalError('E_USAGE', `clip norm must be > 0, got ${opts.clipNorm}`);
-  if (opts.precision === 'fp16') {
-    // The CPU provider runs fp16 models (it wraps missing kernels in Casts), but the fp16 update path
-    // (fp32 master weights, dynamic loss scaling) is not implemented: say so rather than train wrongly.
-    throw new FrugalError('E_UNSUPPORTED', 'fp16 training (fp32 master weights with dynamic loss scaling) is not implemented yet; train in fp32 (the default) and convert with `frugal quantize --mode fp16`');
-  }
+  if (opts.precision !== undefined && opts.precision !== 'fp32' && opts.precision !== 'fp16') throw new FrugalError('E_USAGE', `precision must be 'fp32' or 'fp16', got '${String(opts.precision)}'`);
+  const mixed = opts.precision === 'fp16';
+  const scaler = mixed ? new DynamicLossScaler(opts.lossScale) : undefined;
 
   const feed = openDatasetFeed(opts.dataset, opts.model, {
     ...(opts.augment ? { augment: { ...opts.augment, seed } } : {}),
@@ -171,12 +182,14 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   const schedule = { kind: opts.schedule ?? 'constant', baseLr, warmupSteps: opts.warmupSteps ?? 0, totalSteps };
   checkSchedule(schedule);
 
-  // The update runs inside the ORT graph unless asked otherwise or accumulating (fused-optimizer.ts).
-  const fusedWanted = (opts.fusedOptimizer ?? true) && accumulate === 1;
+  // The update runs inside the ORT graph unless asked otherwise, accumulating (fused-optimizer.ts) or in
+  // mixed precision (the fp32 master weights live in JS).
+  const fusedWanted = (opts.fusedOptimizer ?? true) && accumulate === 1 && !mixed;
   const { model: trainGraph, binding } = buildTrainingModel(opts.model, {
     loss,
     ...(opts.trainable ? { trainable: opts.trainable } : {}),
     ...(opts.dropout !== undefined ? { dropout: opts.dropout } : {}),
+    ...(mixed ? { precision: 'fp16' as const } : {}),
     ...(fusedWanted ? { fusedOptimizer: { config: optCfg, ...(opts.clipNorm !== undefined ? { clipNorm: opts.clipNorm } : {}) } } : {}),
   });
   const weightNames = binding.weights.map((w) => w.name);
@@ -188,7 +201,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     binding.weights.map((w) => ({ name: w.name, size: weights.get(w.name)!.length, decay: w.dims.length >= 2 })),
     optCfg,
   );
-  const fingerprint = JSON.stringify({ dataset: feed.name, train: feed.counts.train, batchSize, accumulate, seed, optimizer: optCfg.kind, weights: binding.weights.map((w) => [w.name, w.dims]) });
+  const fingerprint = JSON.stringify({ dataset: feed.name, train: feed.counts.train, batchSize, accumulate, seed, optimizer: optCfg.kind, weights: binding.weights.map((w) => [w.name, w.dims]), ...(mixed ? { precision: 'fp16' } : {}) });
 
   let progress: TrainingProgress = { epoch: 0, batchInEpoch: 0, step: 0, samples: 0, epochLossSum: 0, epochBatches: 0, history: [] };
   let resumedFrom: TrainResult['resumedFrom'];
@@ -201,6 +214,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     stats = new Map(statNames.map((n) => [n, ck.stats.get(n)!]));
     optimizer.load(ck.optimizer);
     progress = ck.progress;
+    if (scaler && progress.lossScale) scaler.load(progress.lossScale);
     resumedFrom = { epoch: progress.epoch, step: progress.step };
   }
 
@@ -219,20 +233,27 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     const teacher = opts.teacher ? await createSession(opts.teacher, { ...threads, ...ep, name: 'teacher' }) : undefined;
     if (teacher) sessions.push(teacher);
 
-    const paramFeeds = (): Record<string, ort.Tensor> => {
+    /** Weights and statistics as fed: fp32 to the evaluation graph, each weight's own type to the training graph. */
+    const paramFeeds = (forTraining = false): Record<string, ort.Tensor> => {
       const f: Record<string, ort.Tensor> = {};
-      for (const w of binding.weights) f[w.name] = new ort.Tensor('float32', weights.get(w.name)!, w.dims);
+      for (const w of binding.weights) {
+        const data = weights.get(w.name)!;
+        // Mixed precision: the fp32 master copy rounded to float16 (ties to even) each step.
+        f[w.name] = forTraining && w.dtype === 'float16' ? new ort.Tensor('float16', float32ToFloat16Bits(data), w.dims) : new ort.Tensor('float32', data, w.dims);
+      }
       for (const s of binding.runningStats) f[s.input] = new ort.Tensor('float32', stats.get(s.input)!, s.dims);
       return f;
     };
     const save = async () => {
       if (!opts.checkpoint) return;
+      if (scaler) progress.lossScale = scaler.state();
       const ck: Checkpoint = { progress, fingerprint, weights, stats, optimizer: fusedState ? fusedState.state() : optimizer.state() };
       await saveCheckpoint(opts.checkpoint, ck, dims);
     };
     const classes = feed.numClasses;
     const smoothing = loss.kind === 'mse' ? 0 : loss.labelSmoothing ?? 0;
     const accumulator = new GradientAccumulator();
+    let overflowInStep = false;
     const wanted = [binding.loss, ...(fusedState ? [] : binding.weights.map((w) => w.gradient)), ...binding.runningStats.map((s) => s.output)];
     let runSeconds = 0;
     let optimizerSeconds = 0;
@@ -255,7 +276,8 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
       const order = [...batches(feed.counts.train, batchSize, { shuffle: true, seed: epochSeed(seed, progress.epoch) })];
       for (let bi = progress.batchInEpoch; bi < microPerEpoch; bi++) {
         const b = feed.batch('train', order[bi]!, progress.epoch);
-        const feeds: Record<string, ort.Tensor> = { ...b.feeds, ...paramFeeds() };
+        const feeds: Record<string, ort.Tensor> = { ...b.feeds, ...paramFeeds(true) };
+        if (scaler) feeds[binding.lossScale!] = new ort.Tensor('float32', Float32Array.of(scaler.scale), []);
         for (const li of binding.lossInputs) {
           if (li.role === 'target') feeds[li.name] = new ort.Tensor('float32', targetDistribution(b.labels, classes, smoothing), [b.count, classes]);
           else {
@@ -283,7 +305,10 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
           // The run already updated the weights (into the back buffers, now swapped to the front).
           for (const n of weightNames) weights.set(n, fusedState.weight(n));
         }
-        const grads = fusedState ? [] : binding.weights.map((w) => (out[w.gradient] as ort.Tensor).data as Float32Array);
+        const grads = fusedState ? [] : binding.weights.map((w) => gradientOf(out[w.gradient] as ort.Tensor));
+        // Mixed precision: gradients come out multiplied by the loss scale; an inf or NaN in any
+        // micro-batch of the step means the scale overflowed float16, and the whole step is skipped.
+        if (scaler && !scaler.unscale(grads)) overflowInStep = true;
         let g = grads;
         if (accumulate > 1) {
           accumulator.add(grads, b.count);
@@ -294,7 +319,14 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
           g = accumulator.take();
         }
         const lr = learningRateAt(schedule, progress.step);
-        if (!fusedState) {
+        if (scaler) {
+          scaler.update(!overflowInStep);
+          if (!overflowInStep) {
+            if (opts.clipNorm !== undefined) clipGradNorm(g, opts.clipNorm);
+            optimizer.step(weightNames.map((n) => weights.get(n)!), g, lr);
+          }
+          overflowInStep = false;
+        } else if (!fusedState) {
           if (opts.clipNorm !== undefined) clipGradNorm(g, opts.clipNorm);
           optimizer.step(weightNames.map((n) => weights.get(n)!), g, lr);
         }
@@ -340,6 +372,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
       runSeconds,
       optimizerSeconds,
       ...(resumedFrom ? { resumedFrom } : {}),
+      ...(scaler ? { lossScale: scaler.state() } : {}),
       stopped,
       trainable: weightNames,
     };
@@ -369,6 +402,15 @@ async function runFused(session: FrugalSession, feeds: Record<string, ort.Tensor
   }
   fs.swap();
   return out;
+}
+
+/** A gradient output as float32 (mixed-precision graphs give float16 ones, as raw bit patterns). */
+function gradientOf(t: ort.Tensor): Float32Array {
+  if (t.type === 'float16') {
+    const d = t.data as ArrayBufferView;
+    return float16BitsToFloat32Array(d instanceof Uint16Array ? d : new Uint16Array(d.buffer, d.byteOffset, d.byteLength / 2));
+  }
+  return t.data as Float32Array;
 }
 
 /** The shuffle seed of an epoch: a pure function of the run seed and the epoch. */

@@ -23,7 +23,8 @@ import { differentiate } from './autodiff/engine.js';
 import { appendOptimizerUpdate, type FusedBinding } from './fused-optimizer.js';
 import { appendLoss, type LossInput, type LossSpec } from './losses.js';
 import type { OptimizerConfig } from './optimizers.js';
-import { prepareForTraining } from './prepare.js';
+import { type BatchNormStats, prepareForTraining } from './prepare.js';
+import { convertToFloat16 } from '../passes/precision/fp16.js';
 
 export interface BuildTrainingOptions {
   /** Initializers to train (default: every float initializer of rank ≥ 1 that reaches the logits). */
@@ -36,7 +37,25 @@ export interface BuildTrainingOptions {
    * optimizer state and step scalars as inputs and outputs updated weights and state instead of gradients.
    */
   fusedOptimizer?: { config: OptimizerConfig; clipNorm?: number; decay?: (name: string, dims: number[]) => boolean };
+  /**
+   * `fp16`: mixed precision (see {@link toMixedPrecision}): weights and activations in float16, the loss
+   * and the ops listed in `MIXED_PRECISION_FP32_OPS` in float32, and a scalar `loss_scale` input that
+   * seeds the backward pass (gradients come out multiplied by it). Not combinable with `fusedOptimizer`:
+   * the fp32 master weights live outside the graph.
+   */
+  precision?: 'fp32' | 'fp16';
 }
+
+/**
+ * Ops a mixed-precision training graph keeps in float32 besides the fp16 pass's own block list (which
+ * already keeps Exp, Pow and the sums): normalizations and (log-)softmax, whose reductions lose too much
+ * in float16 — the ops PyTorch's autocast runs in float32 too. BatchNormalization is rewritten into
+ * primitive ops before conversion (prepare.ts), and those nodes are kept in float32 by name.
+ */
+export const MIXED_PRECISION_FP32_OPS: readonly string[] = Object.freeze(['Softmax', 'LogSoftmax', 'LayerNormalization', 'ReduceMean', 'BatchNormalization']);
+
+/** Graph input of a mixed-precision training graph: the loss scale S (float32 scalar, fed each step). */
+export const LOSS_SCALE_INPUT = 'loss_scale';
 
 /** A trainable weight in the training model. */
 export interface WeightBinding {
@@ -45,6 +64,11 @@ export interface WeightBinding {
   dims: number[];
   /** Graph output holding d loss / d weight ('' in a fused graph, which outputs updated weights instead). */
   gradient: string;
+  /**
+   * The weight's type in the training graph, which is also its gradient's: always float32 unless the
+   * graph is mixed precision (then the fp32-kept ops' weights, e.g. BatchNormalization's, stay float32).
+   */
+  dtype: 'float32' | 'float16';
 }
 
 /** A running statistic: fed as `input`, its updated value read from `output` after each step. */
@@ -69,6 +93,8 @@ export interface TrainingBinding {
   frozen: string[];
   /** Present when the optimizer update is part of the graph. */
   fused?: FusedBinding;
+  /** Mixed precision: the loss-scale input ({@link LOSS_SCALE_INPUT}); gradients are scaled by it. */
+  lossScale?: string;
 }
 
 export interface TrainingModel {
@@ -97,17 +123,35 @@ export function floatInitializersReaching(graph: Graph, target: Value): string[]
     .map((v) => v.name);
 }
 
-/** Turns initializer `name` into a graph input of the same name, type and shape; returns its dims. */
-function initializerToInput(graph: Graph, name: string, what: string): number[] {
+/**
+ * Turns initializer `name` into a graph input of the same name, type and shape; returns its dims and
+ * type. float16 is accepted only where the graph itself was converted (`allowHalf`, mixed precision):
+ * a model stored in float16 is refused, since its weights cannot serve as fp32 master copies.
+ */
+function initializerToInput(graph: Graph, name: string, what: string, allowHalf = false): { dims: number[]; dtype: 'float32' | 'float16' } {
   const v = graph.values.get(name);
   if (!v || !v.initializer) throw new FrugalError('E_USAGE', `${what} '${name}' is not an initializer of the model`);
   const t = v.initializer;
-  if (t.dtype !== DataType.FLOAT) throw new FrugalError('E_UNSUPPORTED', `${what} '${name}' is ${t.dtype === DataType.FLOAT16 ? 'float16' : `of type ${t.dtype}`}; training reads float32 weights (convert the model to fp32 first)`);
+  const half = allowHalf && t.dtype === DataType.FLOAT16;
+  if (t.dtype !== DataType.FLOAT && !half) throw new FrugalError('E_UNSUPPORTED', `${what} '${name}' is ${t.dtype === DataType.FLOAT16 ? 'float16' : `of type ${t.dtype}`}; training reads float32 weights (convert the model to fp32 first)`);
   const dims = t.dims.map(Number);
   graph.removeInitializer(v);
-  v.type = tensorType(DataType.FLOAT, dims);
+  v.type = tensorType(t.dtype, dims);
   graph.inputs.push(v);
-  return dims;
+  return { dims, dtype: half ? 'float16' : 'float32' };
+}
+
+/**
+ * Converts a prepared (training-mode) model to mixed precision in place with the fp16 pass: float16
+ * weights and activations, float32 inputs, outputs and `MIXED_PRECISION_FP32_OPS`, and every node the
+ * BatchNormalization rewrite made (named `<bn>/...`) kept in float32 with its running statistics. On
+ * the CPU provider the float16 ops mostly compute in float32 between Casts that ORT inserts (fp16-ops.ts):
+ * storage and rounding are float16's, which is what loss scaling is about; speed needs an fp16 provider.
+ */
+function toMixedPrecision(model: Model, batchNorms: readonly BatchNormStats[]): void {
+  const prefixes = batchNorms.map((s) => `${s.node || 'batchnorm'}/`);
+  const excludeNodes = model.graph.nodes.filter((n) => prefixes.some((p) => n.name.startsWith(p))).map((n) => n.name);
+  convertToFloat16(model, { to: 'float16', provider: 'cpu', blockOps: MIXED_PRECISION_FP32_OPS, excludeNodes });
 }
 
 /** The float32 contents of initializers by name (copies). */
@@ -128,6 +172,8 @@ export function initializerArrays(model: Model, names: readonly string[]): Map<s
  */
 export function buildTrainingModel(forward: Model, opts: BuildTrainingOptions): TrainingModel {
   if (!forward.graph.outputs[0]) throw new FrugalError('E_INVALID_MODEL', 'the model has no outputs');
+  const mixed = opts.precision === 'fp16';
+  if (mixed && opts.fusedOptimizer) throw new FrugalError('E_USAGE', 'mixed-precision training keeps fp32 master weights outside the graph: it cannot use the fused optimizer');
   // prepareForTraining works on a clone; the forward model stays untouched.
   const prepared = prepareForTraining(forward, { dropout: opts.dropout ?? true });
   const model = prepared.model;
@@ -141,11 +187,13 @@ export function buildTrainingModel(forward: Model, opts: BuildTrainingOptions): 
   const unknown = trainable.filter((n) => !graph.values.get(n)?.initializer);
   if (unknown.length) throw new FrugalError('E_USAGE', `trainable tensor${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')} not found among the model's initializers`);
 
-  const weights: WeightBinding[] = trainable.map((name) => ({ name, dims: initializerToInput(graph, name, 'trainable weight'), gradient: '' }));
+  if (mixed) toMixedPrecision(model, prepared.batchNorms);
+
+  const weights: WeightBinding[] = trainable.map((name) => ({ name, ...initializerToInput(graph, name, 'trainable weight', mixed), gradient: '' }));
   const runningStats: StatBinding[] = [];
   for (const s of prepared.batchNorms) {
     for (const [input, output] of [[s.meanInput, s.newMeanOutput], [s.varInput, s.newVarOutput]] as const) {
-      const dims = initializerToInput(graph, input, 'running statistic');
+      const { dims } = initializerToInput(graph, input, 'running statistic');
       runningStats.push({ input, output, dims });
     }
   }
@@ -153,7 +201,10 @@ export function buildTrainingModel(forward: Model, opts: BuildTrainingOptions): 
   const built = appendLoss(graph, logits, opts.loss);
   if (built.loss.name !== 'loss' && !graph.lookup('loss')) graph.renameValue(built.loss, 'loss');
   const wrt = weights.map((w) => graph.values.get(w.name)!);
-  const { grads } = differentiate(model, { loss: built.loss, wrt });
+  // Mixed precision seeds the backward pass with S instead of 1: every gradient is S·∂loss/∂w, which
+  // keeps small float16 gradients from flushing to zero (the trainer divides S out in float32).
+  const scale = mixed ? graph.addInput(LOSS_SCALE_INPUT, tensorType(DataType.FLOAT, [])) : undefined;
+  const { grads } = differentiate(model, { loss: built.loss, wrt, ...(scale ? { seed: scale } : {}) });
 
   const statOutputs = runningStats.map((s) => {
     const v = graph.values.get(s.output);
@@ -173,7 +224,7 @@ export function buildTrainingModel(forward: Model, opts: BuildTrainingOptions): 
     const w = weights[i]!;
     w.gradient = graph.uniqueName(`${w.name}.grad`);
     const out = graph.addNode({ opType: 'Identity', name: graph.uniqueName(`grad_out/${w.name}`), inputs: [g], outputNames: [w.gradient] }).outputs[0]!;
-    out.type = tensorType(DataType.FLOAT, w.dims);
+    out.type = tensorType(w.dtype === 'float16' ? DataType.FLOAT16 : DataType.FLOAT, w.dims);
     return out;
   });
   if (!fused) graph.outputs = [built.loss, logits, ...gradOutputs, ...statOutputs];
@@ -181,7 +232,7 @@ export function buildTrainingModel(forward: Model, opts: BuildTrainingOptions): 
   const frozen = graph.initializers().filter((v) => v.initializer!.dtype === DataType.FLOAT && v.initializer!.dims.length >= 1 && !v.name.startsWith('grad/') && !v.name.startsWith('loss/')).map((v) => v.name);
   return {
     model,
-    binding: { dataInputs, weights, lossInputs: built.inputs, loss: built.loss.name, logits: logits.name, runningStats, frozen, ...(fused ? { fused } : {}) },
+    binding: { dataInputs, weights, lossInputs: built.inputs, loss: built.loss.name, logits: logits.name, runningStats, frozen, ...(fused ? { fused } : {}), ...(scale ? { lossScale: scale.name } : {}) },
   };
 }
 

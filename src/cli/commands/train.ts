@@ -38,11 +38,13 @@ export const trainCommand: Command = {
     'checkpoint-every': { type: 'string', arg: 'N', description: 'steps between checkpoints (default 100)' },
     resume: { type: 'boolean', description: 'continue from --checkpoint if it exists' },
     threads: { type: 'string', arg: 'N', description: 'ONNX Runtime intra-op threads (1 makes runs bit-reproducible)' },
+    precision: { type: 'string', arg: 'fp32|fp16', description: 'fp16: mixed precision with fp32 master weights and dynamic loss scaling (default fp32)' },
   },
   examples: [
     'frugal train --model mlp --dataset mnist -o mlp.onnx --epochs 3',
     'frugal train --model cnn --dataset mnist -o cnn.onnx --epochs 5 --schedule cosine --warmup 100 --checkpoint cnn.ckpt',
     'frugal train --model cnn --dataset mnist -o cnn.onnx --epochs 5 --checkpoint cnn.ckpt --resume',
+    'frugal train --model transformer-tiny --dataset spam -o spam.onnx --precision fp16 --json',
   ],
   async run(ctx) {
     const v = ctx.values;
@@ -52,6 +54,7 @@ export const trainCommand: Command = {
     if (v.resume && typeof v.checkpoint !== 'string') throw new FrugalError('E_USAGE', '--resume needs --checkpoint FILE');
     const optimizer = choiceOption<OptimizerKind>(v, 'optimizer', OPTIMIZER_KINDS);
     const schedule = choiceOption<ScheduleKind>(v, 'schedule', SCHEDULE_KINDS);
+    const precision = choiceOption<'fp32' | 'fp16'>(v, 'precision', ['fp32', 'fp16']);
     const lr = numberOption(v, 'lr', { min: 0, exclusiveMin: true });
     const opt = (name: string, min = 1) => (v[name] !== undefined ? intOption(v, name, 0, min) : undefined);
     // Present flags only: the trainer's own defaults apply to the rest.
@@ -81,6 +84,7 @@ export const trainCommand: Command = {
       ...(typeof v.checkpoint === 'string' ? { checkpoint: v.checkpoint, checkpointEvery: opt('checkpoint-every') ?? 100 } : {}),
       resume: v.resume === true,
       ...given('intraOpThreads', opt('threads')),
+      ...given('precision', precision),
       onProgress: (p) =>
         ctx.progress(
           `epoch ${p.epoch + 1}/${p.epochs} step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} lr ${p.lr.toPrecision(3)} ${Math.round(p.samplesPerSec)} samples/s` +
@@ -105,6 +109,8 @@ export const trainCommand: Command = {
           samplesPerSec: r.samplesPerSec,
           wallSeconds: r.wallSeconds,
           resumedFrom: r.resumedFrom ?? null,
+          precision: precision ?? 'fp32',
+          ...(r.lossScale ? { lossScale: r.lossScale } : {}),
           energy: energyJson(energy),
         }),
       );
@@ -112,6 +118,7 @@ export const trainCommand: Command = {
     }
     if (r.resumedFrom) ctx.out(`resumed from epoch ${r.resumedFrom.epoch + 1}, step ${r.resumedFrom.step}`);
     ctx.out(table(['epoch', 'train loss', 'test accuracy'], r.epochs.map((e) => [String(e.epoch + 1), formatNumber(e.loss), e.accuracy !== undefined ? `${(100 * e.accuracy).toFixed(2)}%` : '-'])));
+    if (r.lossScale) ctx.out(`mixed precision: final loss scale ${r.lossScale.scale}, ${r.lossScale.skippedSteps} step(s) skipped for float16 overflow; master weights saved in float32`);
     ctx.out(`${r.steps} steps, ${r.samples} samples, ${Math.round(r.samplesPerSec)} samples/s, ${r.wallSeconds.toFixed(1)} s; wrote ${saved.path}`);
     ctx.out(energyLine(energy));
   },

@@ -66,16 +66,30 @@ const FP16_MAX = 65504;
 
 /** The float16/bfloat16 conversion pass; see the module comment. */
 export function fp16Pass(opts: Fp16Options = {}): Pass {
+  const o = resolveOptions(opts);
+  return {
+    name: o.to === 'float16' ? 'convert-fp16' : 'convert-bf16',
+    // A misspelled node name in the exclusions would otherwise silently exclude nothing.
+    checkPreconditions: (model) => checkExclusions(model, { excludeNodes: opts.excludeNodes }),
+    run: (model) => convert(model, o),
+  };
+}
+
+/**
+ * The pass's conversion applied directly to `model` (modified in place, also returned in the result), for
+ * callers building a graph of their own (mixed-precision training) rather than running a pipeline.
+ */
+export function convertToFloat16(model: Model, opts: Fp16Options = {}): PassResult {
+  checkExclusions(model, { excludeNodes: opts.excludeNodes });
+  return convert(model, resolveOptions(opts));
+}
+
+function resolveOptions(opts: Fp16Options): Fp16Options & { to: 'float16' | 'bfloat16'; provider: 'cpu' | 'any' } {
   const to = opts.to ?? 'float16';
   if (to !== 'float16' && to !== 'bfloat16') throw new FrugalError('E_USAGE', `precision target must be 'float16' or 'bfloat16', got '${String(to)}'`);
   const provider = opts.provider ?? 'cpu';
   if (provider !== 'cpu' && provider !== 'any') throw new FrugalError('E_USAGE', `provider table must be 'cpu' or 'any', got '${String(provider)}'`);
-  return {
-    name: to === 'float16' ? 'convert-fp16' : 'convert-bf16',
-    // A misspelled node name in the exclusions would otherwise silently exclude nothing.
-    checkPreconditions: (model) => checkExclusions(model, { excludeNodes: opts.excludeNodes }),
-    run: (model) => convert(model, { ...opts, to, provider }),
-  };
+  return { ...opts, to, provider };
 }
 
 function initializerBytes(model: Model): number {

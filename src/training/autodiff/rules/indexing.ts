@@ -150,8 +150,13 @@ export const indexingRules: GradRuleTable = {
 
     let grad: Value;
     if (ctx.opset >= 16) {
-      const zeros = ctx.op('Expand', [ctx.scalar(0, et), movedShape]);
-      grad = ctx.op('ScatterND', [zeros, ctx.op('Unsqueeze', [idx, ctx.ints([-1])]), g], { reduction: 'add' });
+      // ORT's CPU provider has no float16 scatter-add: accumulate in float32 (also more exact when a
+      // token repeats) and cast the sum back.
+      const acc = et === DataType.FLOAT16 ? DataType.FLOAT : et;
+      const zeros = ctx.op('Expand', [ctx.scalar(0, acc), movedShape]);
+      const updates = acc === et ? g : ctx.op('Cast', [g], { to: acc });
+      grad = ctx.op('ScatterND', [zeros, ctx.op('Unsqueeze', [idx, ctx.ints([-1])]), updates], { reduction: 'add' });
+      if (acc !== et) grad = ctx.op('Cast', [grad], { to: et });
     } else {
       const flatIdx = ctx.op('Reshape', [idx, ctx.ints([-1])]);
       // ORT implements OneHot with float values (not double): build it in float, exact, then cast.

@@ -44,6 +44,11 @@ export interface TensorInfo {
 export interface RunOptions {
   /** Fetch only these outputs (default: all). */
   outputs?: string[];
+  /**
+   * Pre-allocated tensors that ORT writes these outputs into (same type and shape as the output), instead
+   * of allocating new ones: the trainer's way to receive gradients where the optimizer reads them.
+   */
+  targets?: Record<string, ort.Tensor>;
 }
 
 /**
@@ -151,6 +156,11 @@ export class FrugalSession {
     // ORT would also print a failing run's error to stderr; it reaches the caller as E_RUNTIME instead.
     const runOpts: ort.InferenceSession.RunOptions = { logSeverityLevel: this.runLogSeverity };
     try {
+      if (opts.targets) {
+        const fetches: Record<string, ort.OnnxValue | null> = {};
+        for (const o of fetched) fetches[o] = opts.targets[o] ?? null;
+        return await s.run(feeds, fetches, runOpts);
+      }
       return opts.outputs ? await s.run(feeds, opts.outputs, runOpts) : await s.run(feeds, runOpts);
     } catch (e) {
       throw new FrugalError('E_RUNTIME', `onnxruntime failed to run model '${this.name}' on ${this.ep}: ${errorText(e)}`, { cause: e });

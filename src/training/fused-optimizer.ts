@@ -27,7 +27,7 @@ import type { Graph } from '../ir/graph.js';
 import type { Value } from '../ir/node.js';
 import { Tensor } from '../ir/tensor.js';
 import { tensorType } from '../ir/types.js';
-import type { OptimizerConfig, OptimizerState } from './optimizers.js';
+import { adamwHyper, adamwStepScalars, type OptimizerConfig, type OptimizerState, sgdHyper } from './optimizers.js';
 
 /** One parameter to update in the graph. */
 export interface FusedParam {
@@ -63,8 +63,7 @@ const SCALARS: Record<OptimizerConfig['kind'], string[]> = { adamw: ['lr', 'step
 
 /** Resolved hyper-parameters of an optimizer config, with the JS optimizers' defaults. */
 export function resolveHyper(cfg: OptimizerConfig): Record<string, number | boolean> {
-  if (cfg.kind === 'adamw') return { beta1: cfg.beta1 ?? 0.9, beta2: cfg.beta2 ?? 0.999, eps: cfg.eps ?? 1e-8, weightDecay: cfg.weightDecay ?? 0.01 };
-  return { momentum: cfg.momentum ?? 0.9, weightDecay: cfg.weightDecay ?? 0, nesterov: cfg.nesterov ?? false };
+  return cfg.kind === 'adamw' ? adamwHyper(cfg) : sgdHyper(cfg);
 }
 
 /**
@@ -150,10 +149,8 @@ export function appendOptimizerUpdate(graph: Graph, params: FusedParam[], cfg: O
  */
 export function fusedScalars(binding: FusedBinding, t: number, lr: number): number[] {
   if (binding.kind === 'sgd') return [lr];
-  const { beta1: b1, beta2: b2, weightDecay: wd } = binding.hyper as { beta1: number; beta2: number; weightDecay: number };
-  const eps = binding.hyper.eps as number;
-  const sqrtC2 = Math.sqrt(1 - b2 ** t);
-  return [lr, (lr / (1 - b1 ** t)) * sqrtC2, 1 - lr * wd, eps * sqrtC2];
+  const k = adamwStepScalars(binding.hyper as ReturnType<typeof adamwHyper>, t, lr);
+  return [lr, k.stepScale, k.shrink, k.epsScale];
 }
 
 /**

@@ -12,3 +12,4 @@ export * from './trainer.js';
 export { prepareForTraining } from './prepare.js';
 export * from './fused-optimizer.js';
 export * from './loss-scaling.js';
+export { SimdOptimizer } from './simd-optimizer.js';

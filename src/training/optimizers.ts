@@ -1,7 +1,8 @@
 /**
  * Optimizers over Float32Array parameters and gradients, in JS: the reference implementation. The
- * trainer runs the same updates inside the ONNX training graph by default (fused-optimizer.ts, tested
- * against these to float32 rounding) and uses these for gradient accumulation or `fusedOptimizer: false`.
+ * trainer runs the same updates as WebAssembly SIMD kernels by default (simd-optimizer.ts) or inside the
+ * ONNX training graph (fused-optimizer.ts), both tested against these to float32 rounding, and uses
+ * these where WebAssembly SIMD is unavailable.
  * Updates follow PyTorch's `SGD` and `AdamW` exactly (same order of operations), so hand-computed or
  * PyTorch-computed steps can check them.
  *
@@ -50,6 +51,36 @@ export interface ParamInfo {
   size: number;
   /** Apply weight decay to it (default: rank ≥ 2, i.e. not biases or norm scales). */
   decay: boolean;
+}
+
+/** SGD's hyper-parameters with defaults applied, validated (E_USAGE naming the bad one). */
+export function sgdHyper(cfg: Omit<SgdConfig, 'kind'> = {}): { momentum: number; weightDecay: number; nesterov: boolean } {
+  const h = { momentum: cfg.momentum ?? 0.9, weightDecay: cfg.weightDecay ?? 0, nesterov: cfg.nesterov ?? false };
+  if (!(h.momentum >= 0 && h.momentum < 1)) throw new FrugalError('E_USAGE', `sgd momentum must be in [0, 1), got ${h.momentum}`);
+  if (!(h.weightDecay >= 0)) throw new FrugalError('E_USAGE', `weight decay must be ≥ 0, got ${h.weightDecay}`);
+  return h;
+}
+
+/** AdamW's hyper-parameters with defaults applied, validated (E_USAGE naming the bad one). */
+export function adamwHyper(cfg: Omit<AdamWConfig, 'kind'> = {}): { beta1: number; beta2: number; eps: number; weightDecay: number } {
+  const h = { beta1: cfg.beta1 ?? 0.9, beta2: cfg.beta2 ?? 0.999, eps: cfg.eps ?? 1e-8, weightDecay: cfg.weightDecay ?? 0.01 };
+  for (const [k, v] of [['beta1', h.beta1], ['beta2', h.beta2]] as const) {
+    if (!(v >= 0 && v < 1)) throw new FrugalError('E_USAGE', `adamw ${k} must be in [0, 1), got ${v}`);
+  }
+  if (!(h.eps > 0)) throw new FrugalError('E_USAGE', `adamw eps must be > 0, got ${h.eps}`);
+  if (!(h.weightDecay >= 0)) throw new FrugalError('E_USAGE', `weight decay must be ≥ 0, got ${h.weightDecay}`);
+  return h;
+}
+
+/**
+ * AdamW's per-step scalars for step `t` (1-based) at learning rate `lr`, in float64: the update
+ * p·shrink − m'·stepScale / (√v' + epsScale) equals the reference p·shrink − stepSize·m' / (√v'/√c2 + ε)
+ * with stepScale = stepSize·√c2 and epsScale = ε·√c2 (one division fewer per element). `shrink` applies to
+ * decayed parameters only.
+ */
+export function adamwStepScalars(h: { beta1: number; beta2: number; eps: number; weightDecay: number }, t: number, lr: number): { stepScale: number; epsScale: number; shrink: number } {
+  const sqrtC2 = Math.sqrt(1 - h.beta2 ** t);
+  return { stepScale: (lr / (1 - h.beta1 ** t)) * sqrtC2, epsScale: h.eps * sqrtC2, shrink: 1 - lr * h.weightDecay };
 }
 
 export interface Optimizer {
@@ -119,11 +150,7 @@ export class Sgd extends BaseOptimizer {
 
   constructor(params: ParamInfo[], cfg: Omit<SgdConfig, 'kind'> = {}) {
     super(params, ['momentum']);
-    this.momentum = cfg.momentum ?? 0.9;
-    this.weightDecay = cfg.weightDecay ?? 0;
-    this.nesterov = cfg.nesterov ?? false;
-    if (!(this.momentum >= 0 && this.momentum < 1)) throw new FrugalError('E_USAGE', `sgd momentum must be in [0, 1), got ${this.momentum}`);
-    if (!(this.weightDecay >= 0)) throw new FrugalError('E_USAGE', `weight decay must be ≥ 0, got ${this.weightDecay}`);
+    ({ momentum: this.momentum, weightDecay: this.weightDecay, nesterov: this.nesterov } = sgdHyper(cfg));
   }
 
   protected hyper() {
@@ -153,15 +180,7 @@ export class AdamW extends BaseOptimizer {
 
   constructor(params: ParamInfo[], cfg: Omit<AdamWConfig, 'kind'> = {}) {
     super(params, ['m', 'v']);
-    this.beta1 = cfg.beta1 ?? 0.9;
-    this.beta2 = cfg.beta2 ?? 0.999;
-    this.eps = cfg.eps ?? 1e-8;
-    this.weightDecay = cfg.weightDecay ?? 0.01;
-    for (const [k, v] of [['beta1', this.beta1], ['beta2', this.beta2]] as const) {
-      if (!(v >= 0 && v < 1)) throw new FrugalError('E_USAGE', `adamw ${k} must be in [0, 1), got ${v}`);
-    }
-    if (!(this.eps > 0)) throw new FrugalError('E_USAGE', `adamw eps must be > 0, got ${this.eps}`);
-    if (!(this.weightDecay >= 0)) throw new FrugalError('E_USAGE', `weight decay must be ≥ 0, got ${this.weightDecay}`);
+    ({ beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay } = adamwHyper(cfg));
   }
 
   protected hyper() {

@@ -1,11 +1,12 @@
 /**
  * The trainer: epochs or steps over a built-in dataset, with the forward+backward pass run by ONNX
- * Runtime (one session over the training model from `buildTrainingModel`). By default the optimizer
- * update (and gradient clipping) is part of that graph (fused-optimizer.ts): one `session.run` per step,
- * weights and optimizer state double-buffered, ORT writing the updated ones into pre-allocated buffers.
- * With `fusedOptimizer: false`, or with gradient accumulation (`accumulate > 1`), the graph outputs
- * gradients and the JS optimizers (optimizers.ts, the reference) update Float32Arrays. Checkpoints have
- * the same format either way.
+ * Runtime (one session over the training model from `buildTrainingModel`). The graph outputs gradients
+ * and the optimizer update runs as WebAssembly SIMD kernels (simd-optimizer.ts) over one memory holding
+ * weights, gradients and optimizer state: ORT reads the weights there and writes the gradients there
+ * (zero copy), and one fused pass per parameter updates them. Where WebAssembly SIMD is missing the JS
+ * reference optimizers (optimizers.ts) do it. With `fusedOptimizer: true` the update (and clipping) is
+ * part of the ORT graph instead (fused-optimizer.ts; slower on CPU: 13 elementwise passes per
+ * parameter). Checkpoints have the same format either way.
  *
  * Determinism: the batch order of epoch e is a function of (seed, e) only, the schedule a function of the
  * step, and a checkpoint stores weights, running statistics and optimizer buffers bit for bit plus the
@@ -29,6 +30,7 @@ import { type LossSpec, targetDistribution } from './losses.js';
 import { clipGradNorm, createOptimizer, GradientAccumulator, type OptimizerConfig, type OptimizerKind } from './optimizers.js';
 import { FusedState, fusedScalars } from './fused-optimizer.js';
 import { DynamicLossScaler, type LossScalerOptions, type LossScalerState } from './loss-scaling.js';
+import { SimdOptimizer } from './simd-optimizer.js';
 import { float16BitsToFloat32Array, float32ToFloat16Bits } from '../onnx/packing.js';
 import { checkSchedule, learningRateAt, type ScheduleKind } from './schedules.js';
 import { buildEvalModel, buildTrainingModel, cloneModel, initializerArrays } from './training-graph.js';
@@ -94,7 +96,7 @@ export interface TrainOptions {
   onProgress?: (p: ProgressEvent) => void;
   /**
    * Run the optimizer update (and clipping) inside the ORT training graph, one `session.run` per step
-   * (default true; see fused-optimizer.ts). False runs the JS optimizers over Float32Arrays.
+   * (see fused-optimizer.ts). Default false: the WebAssembly SIMD update, measured faster on CPU.
    */
   fusedOptimizer?: boolean;
   /** Stop (as if killed) after this many optimizer steps in this call; for tests of resume. */
@@ -182,9 +184,9 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   const schedule = { kind: opts.schedule ?? 'constant', baseLr, warmupSteps: opts.warmupSteps ?? 0, totalSteps };
   checkSchedule(schedule);
 
-  // The update runs inside the ORT graph unless asked otherwise, accumulating (fused-optimizer.ts) or in
+  // The update runs in the ORT graph only when asked, and not when accumulating (fused-optimizer.ts) or in
   // mixed precision (the fp32 master weights live in JS).
-  const fusedWanted = (opts.fusedOptimizer ?? true) && accumulate === 1 && !mixed;
+  const fusedWanted = opts.fusedOptimizer === true && accumulate === 1 && !mixed;
   const { model: trainGraph, binding } = buildTrainingModel(opts.model, {
     loss,
     ...(opts.trainable ? { trainable: opts.trainable } : {}),
@@ -197,10 +199,19 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   const weights = initializerArrays(opts.model, weightNames);
   let stats = initializerArrays(opts.model, statNames);
   const dims = new Map([...binding.weights.map((w) => [w.name, w.dims] as const), ...binding.runningStats.map((s) => [s.input, s.dims] as const)]);
-  const optimizer = createOptimizer(
-    binding.weights.map((w) => ({ name: w.name, size: weights.get(w.name)!.length, decay: w.dims.length >= 2 })),
-    optCfg,
-  );
+  const paramInfos = binding.weights.map((w) => ({ name: w.name, size: weights.get(w.name)!.length, decay: w.dims.length >= 2 }));
+  // The SIMD kernels unless the update is in the graph; the JS loops where WebAssembly SIMD is missing.
+  const simd = fusedWanted ? undefined : SimdOptimizer.create(paramInfos, optCfg);
+  const optimizer = simd ?? createOptimizer(paramInfos, optCfg);
+  // Zero copy: the weights live in the kernels' memory; ORT reads them there and writes fp32 gradients
+  // into the gradient views (below), where the kernels read them.
+  if (simd) {
+    binding.weights.forEach((w, i) => {
+      const view = simd.paramView(i);
+      view.set(weights.get(w.name)!);
+      weights.set(w.name, view);
+    });
+  }
   const fingerprint = JSON.stringify({ dataset: feed.name, train: feed.counts.train, batchSize, accumulate, seed, optimizer: optCfg.kind, weights: binding.weights.map((w) => [w.name, w.dims]), ...(mixed ? { precision: 'fp16' } : {}) });
 
   let progress: TrainingProgress = { epoch: 0, batchInEpoch: 0, step: 0, samples: 0, epochLossSum: 0, epochBatches: 0, history: [] };
@@ -253,6 +264,10 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     const classes = feed.numClasses;
     const smoothing = loss.kind === 'mse' ? 0 : loss.labelSmoothing ?? 0;
     const accumulator = new GradientAccumulator();
+    // float32 gradients straight into the SIMD optimizer's memory (float16 ones are widened first).
+    const gradTargets = simd
+      ? Object.fromEntries(binding.weights.flatMap((w, i) => (w.dtype === 'float32' ? [[w.gradient, new ort.Tensor('float32', simd.gradView(i), w.dims)] as const] : [])))
+      : undefined;
     let overflowInStep = false;
     const wanted = [binding.loss, ...(fusedState ? [] : binding.weights.map((w) => w.gradient)), ...binding.runningStats.map((s) => s.output)];
     let runSeconds = 0;
@@ -288,7 +303,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         const r0 = performance.now();
         const out = fusedState
           ? await runFused(trainSession, feeds, wanted, fusedState, learningRateAt(schedule, progress.step))
-          : await trainSession.runOrt(feeds, { outputs: wanted });
+          : await trainSession.runOrt(feeds, { outputs: wanted, ...(gradTargets ? { targets: gradTargets } : {}) });
         const r1 = performance.now();
         runSeconds += (r1 - r0) / 1000;
         finalLoss = ((out[binding.loss] as ort.Tensor).data as Float32Array)[0]!;

@@ -218,13 +218,24 @@ export function buildTrainingModel(forward: Model, opts: BuildTrainingOptions): 
     const params = weights.map((w, i) => ({ weight: wrt[i]!, grad: grads[i]!, dims: w.dims, decay: f.decay ? f.decay(w.name, w.dims) : w.dims.length >= 2 }));
     fused = appendOptimizerUpdate(graph, params, f.config, f.clipNorm);
   }
-  // Name each gradient output after its weight with an Identity (a gradient value may be shared or be
-  // another graph value, so renaming it in place is not safe).
+  // Name each gradient output after its weight. A gradient computed by the backward pass for this weight
+  // alone is renamed in place; anything else (a value shared by two weights' gradients, or one the graph
+  // already has under another role: an input, an output, a forward value) is copied out by an Identity.
+  // The renaming matters for speed: an Identity on a graph output is a full copy of the gradient per step.
+  const outputsSoFar = new Set<Value>(graph.outputs);
   const gradOutputs = fused ? [] : grads.map((g, i) => {
     const w = weights[i]!;
     w.gradient = graph.uniqueName(`${w.name}.grad`);
-    const out = graph.addNode({ opType: 'Identity', name: graph.uniqueName(`grad_out/${w.name}`), inputs: [g], outputNames: [w.gradient] }).outputs[0]!;
+    const own = !!g.producer && g.producer.name.startsWith('grad/') && !outputsSoFar.has(g) && grads.indexOf(g) === i && !g.isGraphInput;
+    let out: Value;
+    if (own) {
+      graph.renameValue(g, w.gradient);
+      out = g;
+    } else {
+      out = graph.addNode({ opType: 'Identity', name: graph.uniqueName(`grad_out/${w.name}`), inputs: [g], outputNames: [w.gradient] }).outputs[0]!;
+    }
     out.type = tensorType(w.dtype === 'float16' ? DataType.FLOAT16 : DataType.FLOAT, w.dims);
+    outputsSoFar.add(out);
     return out;
   });
   if (!fused) graph.outputs = [built.loss, logits, ...gradOutputs, ...statOutputs];

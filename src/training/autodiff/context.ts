@@ -134,10 +134,13 @@ export class GradContext {
       // An unknown input dim may or may not have been broadcast: decide at run time.
       else if (di === null && dout !== 1) return this.unbroadcastAtRunTime(grad, out, input, lead);
     }
-    let g = grad;
-    if (axes.length) g = this.op('ReduceSum', [g, this.ints(axes)], { keepdims: 1 });
-    if (lead > 0 || axes.length) g = this.op('Reshape', [g, this.op('Shape', [input])]);
-    return g;
+    if (!axes.length) return grad;
+    // Only missing leading axes (a bias [C] added to [N, C]): dropping them leaves the input's shape.
+    if (axes.every((a) => a < lead)) return this.op('ReduceSum', [grad, this.ints(axes)], { keepdims: 0 });
+    const summed = this.op('ReduceSum', [grad, this.ints(axes)], { keepdims: 1 });
+    // A static input shape needs no Shape node (fewer kernels per step in small models).
+    const target = is.every((d): d is number => d !== null) ? this.ints(is) : this.op('Shape', [input]);
+    return this.op('Reshape', [summed, target]);
   }
 
   /**

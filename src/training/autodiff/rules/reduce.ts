@@ -26,7 +26,9 @@ export function reducedAxes(ctx: GradContext, node: Node, movedToInputAt: number
 export function expandBack(ctx: GradContext, node: Node, dy: Value, axes: number[]): Value {
   const x = node.inputs[0]!;
   let g = dy;
-  if (node.attrInt('keepdims', 1) === 0 && axes.length) g = ctx.op('Unsqueeze', [g, ctx.ints(axes)]);
+  // A full reduction without keepdims gives a scalar, which Expand broadcasts as it is.
+  const all = axes.length === ctx.rank(x);
+  if (node.attrInt('keepdims', 1) === 0 && axes.length && !all) g = ctx.op('Unsqueeze', [g, ctx.ints(axes)]);
   return ctx.op('Expand', [g, ctx.op('Shape', [x])]);
 }
 
@@ -41,8 +43,16 @@ export const reduceRules: GradRuleTable = {
     if (!axes.length) return [dy!];
     const x = n.inputs[0]!;
     const et = ctx.elemType(x);
-    // count = |X| / |Y| elements, computed at run time so symbolic batch dims work.
-    const count = ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [x])], { to: et }), ctx.op('Cast', [ctx.op('Size', [n.outputs[0]!])], { to: et })]);
+    // count = elements per mean: a constant when the reduced dims are static, else computed at run time
+    // (symbolic batch dims) as |X| (full reduction) or |X| / |Y|.
+    const shape = ctx.shape(x);
+    const dims = axes.map((a) => shape[a]);
+    let count: Value;
+    if (dims.every((d): d is number => typeof d === 'number')) count = ctx.scalar(dims.reduce((p, d) => p * d, 1), et);
+    else {
+      count = ctx.op('Cast', [ctx.op('Size', [x])], { to: et });
+      if (axes.length < ctx.rank(x)) count = ctx.op('Div', [count, ctx.op('Cast', [ctx.op('Size', [n.outputs[0]!])], { to: et })]);
+    }
     return [expandBack(ctx, n, ctx.op('Div', [dy!, count]), axes)];
   },
 };

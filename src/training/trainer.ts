@@ -83,10 +83,10 @@ export interface TrainOptions {
   intraOpThreads?: number;
   /**
    * `fp16`: mixed precision. The training graph computes in float16 (normalizations, softmax and the loss
-   * in float32; training-graph.ts), the optimizer updates fp32 master weights in JS, and dynamic loss
+   * in float32; training-graph.ts), the optimizer updates fp32 master weights outside the graph, and dynamic loss
    * scaling (loss-scaling.ts) keeps small gradients from flushing to zero, skipping steps that overflow.
    * Speed needs an execution provider with fp16 kernels; the CPU provider computes most fp16 ops in float32
-   * between Casts (same numerics as fp16 storage, slower than fp32). The trained model is saved in float32
+   * between Casts (fp16 storage and rounding, no faster than fp32 there). The trained model is saved in float32
    * (the master weights); convert it with `frugal quantize --mode fp16` to deploy in fp16.
    */
   precision?: 'fp32' | 'fp16';

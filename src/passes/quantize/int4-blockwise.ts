@@ -71,7 +71,8 @@ export function quantizeBlockwise(
     zeroPoints: new Uint8Array(rows * kBlocks),
     symmetric,
   };
-  const bits = src.byteOffset % 4 === 0 ? new Int32Array(src.buffer, src.byteOffset, src.length) : new Int32Array(Float32Array.from(src).buffer);
+  // The same bytes as int32 (a Float32Array view is always 4-byte aligned).
+  const bits = new Int32Array(src.buffer, src.byteOffset, src.length);
   if (elemStride === 1) quantizeContiguous(src, bits, rowStride, q);
   else quantizeBands(src, bits, rowStride, elemStride, q);
   return q;

@@ -13,6 +13,7 @@ import * as ort from 'onnxruntime-node';
 import { loadMnist } from '../src/data/index.js';
 import type { Model } from '../src/ir/model.js';
 import { loadModel } from '../src/onnx/index.js';
+import { convertToFloat16 } from '../src/passes/precision/fp16.js';
 import { float16BitsToFloat32Array, float32ToFloat16Bits } from '../src/onnx/packing.js';
 import { createSession } from '../src/runtime/index.js';
 import { buildTrainingModel, DynamicLossScaler, initializerArrays, LOSS_SCALE_INPUT, targetDistribution, trainModel } from '../src/training/index.js';
@@ -136,6 +137,17 @@ describe('mixed-precision training graph', () => {
     // Measured: 88,920 nonzero gradient entries flushed to zero at scale 1, 1,661 at 2^16.
     assert.ok(lost[0]! > 10_000, `unscaled: ${lost[0]} gradients lost`);
     assert.ok(lost[1]! * 10 < lost[0]!, `scale 2^16 loses ${lost[1]} gradients vs ${lost[0]} unscaled`);
+  });
+
+  test('a model stored in float16 is refused with a message naming the fix', async () => {
+    const half = buildZooModel('mlp');
+    convertToFloat16(half);
+    for (const precision of ['fp32', 'fp16'] as const) {
+      await assert.rejects(
+        trainModel({ model: half, dataset: 'mnist', steps: 1, precision }),
+        (e: Error & { code?: string }) => e.code === 'E_UNSUPPORTED' && /stores its weights in float16; training needs the float32 model/.test(e.message),
+      );
+    }
   });
 
   test('the embedding gradient (scatter-add, no float16 kernel on CPU) runs in the transformer', async () => {

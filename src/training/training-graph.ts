@@ -183,7 +183,13 @@ export function buildTrainingModel(forward: Model, opts: BuildTrainingOptions): 
 
   const statInputs = new Set(prepared.batchNorms.flatMap((s) => [s.meanInput, s.varInput]));
   const trainable = opts.trainable ?? floatInitializersReaching(graph, logits).filter((n) => !statInputs.has(n));
-  if (!trainable.length) throw new FrugalError('E_USAGE', 'nothing to train: the model has no float initializers of rank ≥ 1 reaching its output');
+  if (!trainable.length) {
+    // A model converted to fp16 for deployment has only float16 weights: say so, it is the likely case.
+    if (graph.initializers().some((v) => v.initializer!.dtype === DataType.FLOAT16 && v.initializer!.dims.length >= 1)) {
+      throw new FrugalError('E_UNSUPPORTED', 'the model stores its weights in float16; training needs the float32 model (for fp16 training, pass the fp32 model with precision fp16 / --precision fp16)');
+    }
+    throw new FrugalError('E_USAGE', 'nothing to train: the model has no float initializers of rank ≥ 1 reaching its output');
+  }
   const unknown = trainable.filter((n) => !graph.values.get(n)?.initializer);
   if (unknown.length) throw new FrugalError('E_USAGE', `trainable tensor${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => `'${n}'`).join(', ')} not found among the model's initializers`);
 

@@ -28,7 +28,7 @@ const TEACHERS: ReadonlyArray<{ file: string; dataset: string }> = [
   { file: 'models/mnist-cnn.onnx', dataset: 'mnist' },
   { file: 'models/spam-transformer.onnx', dataset: 'spam' },
 ];
-const TEACHER_MODES = ['int8-dynamic', 'int8-static', 'int4', 'fp16'];
+const TEACHER_MODES = ['int8-dynamic', 'int8-static', 'int4', 'q4f16', 'fp16'];
 
 const log = (s: string) => process.stderr.write(s + '\n');
 

@@ -18,6 +18,9 @@ import { Tensor } from '../src/ir/tensor.js';
 import { float16BitsToFloat32Array, float32ToFloat16Bits } from '../src/onnx/packing.js';
 import { decodeModel, encodeModelToBytes, loadModel } from '../src/onnx/index.js';
 import { runPass } from '../src/passes/pass.js';
+import { applyQuantizeMode } from '../src/passes/registry.js';
+import { elemTypeOf, shapeOf } from '../src/ir/types.js';
+import { randomFeeds } from '../src/runtime/feeds.js';
 import { int4WeightOnlyPass, type Int4Stats } from '../src/passes/quantize/int4-index.js';
 import { createSession } from '../src/runtime/index.js';
 import { evaluateModel } from '../src/training/index.js';
@@ -284,4 +287,45 @@ test('int4 and fp16 reject an excluded node name the model does not have (a typo
   const m = buildZooModel('mlp');
   await assert.rejects(runPass(int4WeightOnlyPass({ excludeNodes: ['no-such-node'] }), m), (e: Error & { code?: string }) => e.code === 'E_USAGE' && /no-such-node/.test(e.message));
   await assert.rejects(runPass(fp16Pass({ excludeNodes: ['no-such-node'] }), buildZooModel('mlp')), (e: Error & { code?: string }) => e.code === 'E_USAGE' && /no-such-node/.test(e.message));
+});
+
+test('q4f16: MatMulNBits and GatherBlockQuantized in float16 (inferred types), outputs within fp16 rounding of int4', async () => {
+  // The transformer zoo model has both an embedding (Gather) and MatMuls with constant weights.
+  const fp32 = buildZooModel('transformer-tiny');
+  const int4 = (await applyQuantizeMode(clone(fp32), 'int4')).model;
+  const q = await applyQuantizeMode(clone(fp32), 'q4f16');
+  const nbits = q.model.graph.nodes.filter((n) => n.opType === 'MatMulNBits');
+  assert.ok(nbits.length > 0);
+  for (const n of nbits) {
+    assert.equal(elemTypeOf(n.inputs[0]!.type), DataType.FLOAT16, `${n.name}: A is float16`);
+    assert.equal(n.inputs[2]!.initializer?.dtype, DataType.FLOAT16, `${n.name}: scales are float16`);
+    // Shape inference knows MatMulNBits: A's shape with the last dim N.
+    assert.deepEqual(shapeOf(n.outputs[0]!.type)?.at(-1), n.attrInt('N', 0));
+    assert.equal(elemTypeOf(n.outputs[0]!.type), DataType.FLOAT16);
+  }
+  const gbq = q.model.graph.nodes.find((n) => n.opType === 'GatherBlockQuantized')!;
+  assert.equal(elemTypeOf(gbq.outputs[0]!.type), DataType.FLOAT16);
+  assert.ok(!gbq.outputs[0]!.uses.some((u) => u.node.opType === 'Cast'), 'no Cast to float32 and back after the embedding');
+  assert.ok(encodeModelToBytes(q.model).byteLength < encodeModelToBytes(int4).byteLength, 'smaller than int4 (float16 scales and leftover weights)');
+  // Same inputs through both: q4f16 differs from int4 by float16 rounding of activations only.
+  const a = await createSession(int4);
+  const b = await createSession(q.model);
+  try {
+    const feeds = randomFeeds(a.inputs, { seed: 3, dims: { batch: 2, seq: 64 }, intRanges: { input_ids: [0, 500] } });
+    const ya = (await a.run(feeds)).logits!.toArray() as Float32Array;
+    const yb = (await b.run(feeds)).logits!.toArray() as Float32Array;
+    let dot = 0;
+    let na = 0;
+    let nb = 0;
+    for (let i = 0; i < ya.length; i++) {
+      dot += ya[i]! * yb[i]!;
+      na += ya[i]! ** 2;
+      nb += yb[i]! ** 2;
+    }
+    const cos = dot / Math.sqrt(na * nb);
+    assert.ok(cos > 0.999, `cosine ${cos} between int4 and q4f16 logits`);
+  } finally {
+    await a.release();
+    await b.release();
+  }
 });

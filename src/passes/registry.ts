@@ -99,6 +99,17 @@ export const QUANTIZE_MODES: Readonly<Record<string, QuantizeMode>> = Object.fre
     calibrated: false,
     create: (o: QuantizeModeOptions, m?: Model) => [int4WeightOnlyPass({ ...splitExclusions(m, o.exclude), ...(o.blockSize ? { blockSize: o.blockSize } : {}) })],
   }),
+  q4f16: Object.freeze({
+    name: 'q4f16',
+    description: 'int4 weight-only (MatMulNBits) plus float16 activations and scales: transformers.js\'s q4f16',
+    dtype: 'q4f16',
+    fileName: 'model_q4f16.onnx',
+    calibrated: false,
+    create: (o: QuantizeModeOptions, m?: Model) => {
+      const ex = splitExclusions(m, o.exclude);
+      return [int4WeightOnlyPass({ ...ex, ...(o.blockSize ? { blockSize: o.blockSize } : {}) }), fp16Pass({ excludeNodes: ex.excludeNodes, blockOps: ex.excludeOpTypes })];
+    },
+  }),
   fp16: Object.freeze({
     name: 'fp16',
     description: 'float16 weights and arithmetic, float32 inputs and outputs kept',

@@ -292,4 +292,17 @@ export const contribRules: RuleTable = {
   },
   'com.microsoft::DynamicQuantizeMatMul': (ctx) => [{ elemType: DataType.FLOAT, shape: matmulShape(ctx, ctx.shape(0), ctx.shape(1)) }],
   'com.microsoft::MatMulIntegerToFloat': (ctx) => [{ elemType: ctx.elem(2) ?? DataType.FLOAT, shape: matmulShape(ctx, ctx.shape(0), ctx.shape(1)) }],
+  /** Y = A · dequantized B: A's type, A's shape with the last dim N (B is packed, its shape says nothing). */
+  'com.microsoft::MatMulNBits': (ctx) => {
+    const a = ctx.shape(0);
+    return [{ elemType: ctx.elem(0), shape: a ? [...a.slice(0, -1), ctx.node.attrInt('N', 0)] : undefined }];
+  },
+  /** Gather of a block-quantized table: Gather's shape over the logical data dims, the scales' type. */
+  'com.microsoft::GatherBlockQuantized': (ctx) => {
+    const data = ctx.shape(0);
+    const idx = ctx.shape(1);
+    if (!data || !idx) return [{ elemType: ctx.elem(2) }];
+    const axis = normAxis(ctx.node.attrInt('gather_axis', 0), data.length) ?? ctx.fail(`gather_axis out of range for rank ${data.length}`);
+    return [{ elemType: ctx.elem(2), shape: [...data.slice(0, axis), ...idx, ...data.slice(axis + 1)] }];
+  },
 };

@@ -44,6 +44,14 @@ export const FP16_DTYPE_OPS: ReadonlySet<string> = Object.freeze(
   new Set(['RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'EyeLike', 'Bernoulli', 'Multinomial', 'QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear']),
 );
 
+/**
+ * com.microsoft ops converted to float16 like default-domain ones (every float input and output becomes
+ * float16): their CPU kernels take float16 for the float type parameter (probed on onnxruntime-node 1.30:
+ * MatMulNBits with float16 A, scales and bias; GatherBlockQuantized with float16 scales). This is what
+ * makes `q4f16` (int4 weights, float16 activations) possible. Other contrib ops stay float32.
+ */
+export const FP16_CONTRIB_OPS: ReadonlySet<string> = Object.freeze(new Set(['MatMulNBits', 'GatherBlockQuantized']));
+
 /** Inputs that the ONNX schema types as float32 whatever the op's data type (e.g. Resize `scales`). */
 export const FLOAT32_ONLY_INPUTS: Readonly<Record<string, readonly number[]>> = Object.freeze({
   Resize: [2],

@@ -28,7 +28,7 @@ import { elemTypeOf, shapeOf, tensorType } from '../../ir/types.js';
 import { float32ToBfloat16Bits, float32ToFloat16Bits } from '../../onnx/packing.js';
 import { FrugalError } from '../../errors.js';
 import type { Pass, PassResult } from '../pass.js';
-import { blockedOps, FLOAT32_ONLY_INPUTS, FP16_CLIP_EXACT } from './fp16-ops.js';
+import { blockedOps, FLOAT32_ONLY_INPUTS, FP16_CLIP_EXACT, FP16_CONTRIB_OPS } from './fp16-ops.js';
 
 export interface Fp16Options {
   /** Target type (default float16). */
@@ -212,7 +212,8 @@ function keepReason(n: Node, o: Fp16Options, block: ReturnType<typeof blockedOps
     if (!(t instanceof Tensor) || t.dtype !== F32) return null;
   }
   if (o.excludeNodes?.includes(n.name)) return 'excluded by option';
-  if (n.domain !== '' && n.domain !== 'ai.onnx') return `op of domain '${n.domain}' (only default-domain ops are converted)`;
+  const halfContrib = o.to === 'float16' && n.domain === 'com.microsoft' && FP16_CONTRIB_OPS.has(n.opType);
+  if (n.domain !== '' && n.domain !== 'ai.onnx' && !halfContrib) return `op of domain '${n.domain}' (only default-domain ops and ${[...FP16_CONTRIB_OPS].join('/')} are converted)`;
   if (n.subgraphs().length) return 'holds subgraphs (kept in float32 with their bodies)';
   if (o.blockOps?.includes(n.opType)) return 'blocked by option';
   const why = o.allowOps?.includes(n.opType) ? undefined : block.reason(n.opType);

@@ -40,7 +40,7 @@ function statLines(stats: Record<string, unknown>): string[] {
 
 export const quantizeCommand: Command = {
   name: 'quantize',
-  summary: 'quantize a model: int8 dynamic or static (calibrated), int4 weight-only, fp16',
+  summary: 'quantize a model: int8 dynamic or static (calibrated), int4 weight-only (q4, q4f16), fp16',
   usage: `frugal quantize <in.onnx> -o <out.onnx|folder/> --mode ${MODES} [--calibrate mnist|spam|<folder>] [--method minmax|percentile|entropy] [--per-channel] [--exclude NAME|OP ...] [--block-size N] [--json]`,
   positionals: [1, 1],
   options: {

@@ -1,7 +1,7 @@
 /**
  * The in-graph optimizer (fused-optimizer.ts) against the JS reference optimizers: the same weights,
  * gradients and learning rates through both, several steps, compared after every step; clipping in the
- * graph against clipGradNorm; and the trainer's fused path against its JS path, with resume.
+ * graph against clipGradNorm; and the trainer's fused path against its default (WebAssembly SIMD) path, with resume.
  * Also the fast gradient paths added with it: Conv's weight gradient as Gemms over strided slices (both
  * the per-tap and the stacked-patches forms) and MaxPool over tiling windows, against finite differences
  * (tolerances as in autodiff-nn.test.ts), and that path's tie rule against its exact expected value.
@@ -110,7 +110,7 @@ describe('in-graph optimizer vs the JS reference', () => {
 describe('trainer with the optimizer in the graph', () => {
   const base = { dataset: 'mnist', limit: 512, batchSize: 32, seed: 4, intraOpThreads: 1, evaluate: false } as const;
 
-  test('fused and JS paths train to the same weights (float rounding apart)', async () => {
+  test('fused and default (SIMD) paths train to the same weights (float rounding apart)', async () => {
     const model = buildZooModel('mlp', { hidden: [24], seed: 1 });
     for (const optimizer of ['adamw', 'sgd'] as const) {
       const fused = await trainModel({ ...base, model, steps: 5, optimizer, clipNorm: 1, fusedOptimizer: true });

@@ -17,9 +17,10 @@
  * min(1, maxNorm / norm). That equals clipGradNorm's "scale by maxNorm/norm when norm > maxNorm" (at
  * norm = 0 the quotient is +inf and the min is 1), with the squared sum in float32 instead of float64.
  *
- * Gradient accumulation is not fused: with `accumulate > 1` the trainer fetches gradients and runs the
- * JS optimizer (micro-batches mostly only accumulate, and the graph would otherwise need the update
- * disabled on those runs).
+ * Opt-in (`fusedOptimizer: true`): on CPU the trainer's default WebAssembly SIMD update (simd-optimizer.ts)
+ * is faster, since each op here is a full pass over memory. Gradient accumulation is not fused: with
+ * `accumulate > 1` the trainer fetches gradients and runs the SIMD/JS optimizer (micro-batches mostly
+ * only accumulate, and the graph would otherwise need the update disabled on those runs).
  */
 import { FrugalError } from '../errors.js';
 import { DataType } from '../ir/dtype.js';

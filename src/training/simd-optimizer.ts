@@ -28,6 +28,9 @@ export class SimdOptimizer implements Optimizer {
   private readonly hyper: Record<string, number | boolean>;
   private readonly slotNames: string[];
   private readonly layout: Slot[];
+  /** Views made once: the memory never grows, so they stay valid (and a step allocates nothing). */
+  private readonly paramViews: Float32Array[];
+  private readonly gradViews: Float32Array[];
 
   private constructor(
     params: ParamInfo[],
@@ -40,6 +43,8 @@ export class SimdOptimizer implements Optimizer {
     this.hyper = cfg.kind === 'adamw' ? adamwHyper(cfg) : sgdHyper(cfg);
     this.slotNames = cfg.kind === 'adamw' ? ['m', 'v'] : ['momentum'];
     this.layout = layout;
+    this.paramViews = layout.map((L, i) => this.view(L.param, i));
+    this.gradViews = layout.map((L, i) => this.view(L.grad, i));
   }
 
   /**
@@ -72,12 +77,12 @@ export class SimdOptimizer implements Optimizer {
 
   /** Parameter `i` inside the kernels' memory: feed it as is; `step` updates it in place. */
   paramView(i: number): Float32Array {
-    return this.view(this.layout[i]!.param, i);
+    return this.paramViews[i]!;
   }
 
   /** Where `step` reads gradient `i` from when given this very array: let ORT write into it. */
   gradView(i: number): Float32Array {
-    return this.view(this.layout[i]!.grad, i);
+    return this.gradViews[i]!;
   }
 
   step(params: Float32Array[], grads: Float32Array[], lr: number): void {
@@ -90,11 +95,10 @@ export class SimdOptimizer implements Optimizer {
       const size = this.params[i]!.size;
       if (params[i]!.length !== size || grads[i]!.length !== size) throw new FrugalError('E_USAGE', `optimizer: '${this.params[i]!.name}' has ${size} elements, got arrays of ${params[i]!.length} and ${grads[i]!.length}`);
       const L = this.layout[i]!;
-      const p = this.paramView(i);
-      const g = this.gradView(i);
-      const own = params[i]!.buffer === this.k.buffer && params[i]!.byteOffset === L.param;
+      const p = this.paramViews[i]!;
+      const own = params[i] === p;
       if (!own) p.set(params[i]!);
-      if (!(grads[i]!.buffer === this.k.buffer && grads[i]!.byteOffset === L.grad)) g.set(grads[i]!);
+      if (grads[i] !== this.gradViews[i]) this.gradViews[i]!.set(grads[i]!);
       const bytes = L.padded * 4;
       const decay = this.params[i]!.decay;
       if (this.kind === 'adamw') {

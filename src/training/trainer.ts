@@ -244,13 +244,21 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     const teacher = opts.teacher ? await createSession(opts.teacher, { ...threads, ...ep, name: 'teacher' }) : undefined;
     if (teacher) sessions.push(teacher);
 
+    // fp32 weight tensors are reused while their array stays the same (the SIMD and JS optimizers update
+    // in place; the in-graph one swaps buffers each step).
+    const tensorCache = new Map<string, ort.Tensor>();
+    const f32Tensor = (name: string, data: Float32Array, dims: number[]): ort.Tensor => {
+      let t = tensorCache.get(name);
+      if (!t || t.data !== data) tensorCache.set(name, (t = new ort.Tensor('float32', data, dims)));
+      return t;
+    };
     /** Weights and statistics as fed: fp32 to the evaluation graph, each weight's own type to the training graph. */
     const paramFeeds = (forTraining = false): Record<string, ort.Tensor> => {
       const f: Record<string, ort.Tensor> = {};
       for (const w of binding.weights) {
         const data = weights.get(w.name)!;
         // Mixed precision: the fp32 master copy rounded to float16 (ties to even) each step.
-        f[w.name] = forTraining && w.dtype === 'float16' ? new ort.Tensor('float16', float32ToFloat16Bits(data), w.dims) : new ort.Tensor('float32', data, w.dims);
+        f[w.name] = forTraining && w.dtype === 'float16' ? new ort.Tensor('float16', float32ToFloat16Bits(data), w.dims) : f32Tensor(w.name, data, w.dims);
       }
       for (const s of binding.runningStats) f[s.input] = new ort.Tensor('float32', stats.get(s.input)!, s.dims);
       return f;

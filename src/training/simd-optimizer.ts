@@ -91,6 +91,7 @@ export class SimdOptimizer implements Optimizer {
     }
     this.stepCount++;
     const t = this.stepCount;
+    const adam = this.kind === 'adamw' ? adamwStepScalars(this.hyper as ReturnType<typeof adamwHyper>, t, lr) : undefined;
     for (let i = 0; i < params.length; i++) {
       const size = this.params[i]!.size;
       if (params[i]!.length !== size || grads[i]!.length !== size) throw new FrugalError('E_USAGE', `optimizer: '${this.params[i]!.name}' has ${size} elements, got arrays of ${params[i]!.length} and ${grads[i]!.length}`);
@@ -101,10 +102,9 @@ export class SimdOptimizer implements Optimizer {
       if (grads[i] !== this.gradViews[i]) this.gradViews[i]!.set(grads[i]!);
       const bytes = L.padded * 4;
       const decay = this.params[i]!.decay;
-      if (this.kind === 'adamw') {
+      if (adam) {
         const h = this.hyper as ReturnType<typeof adamwHyper>;
-        const s = adamwStepScalars(h, t, lr);
-        this.k.adamw(L.param, L.grad, L.state.m!, L.state.v!, bytes, h.beta1, 1 - h.beta1, h.beta2, 1 - h.beta2, decay ? s.shrink : 1, s.stepScale, s.epsScale);
+        this.k.adamw(L.param, L.grad, L.state.m!, L.state.v!, bytes, h.beta1, 1 - h.beta1, h.beta2, 1 - h.beta2, decay ? adam.shrink : 1, adam.stepScale, adam.epsScale);
       } else {
         const h = this.hyper as ReturnType<typeof sgdHyper>;
         const mu = h.momentum;

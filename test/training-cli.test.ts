@@ -33,6 +33,15 @@ describe('frugal train / eval', () => {
     assert.ok(energy.sources.length > 0 && energy.sources.every((src) => /^(measured|estimated):/.test(src)), JSON.stringify(energy));
     assert.equal(energy.estimated, energy.sources.some((src) => src.startsWith('estimated:')));
     if (energy.joules !== null) assert.ok(energy.joules > 0);
+    // Each epoch has its own window (from the first step, evaluation included), nested in the run's.
+    const epochs = (JSON.parse(r.stdout) as { epochs: Array<{ energy: { joules: number | null; sources: string[]; estimated: boolean } }> }).epochs;
+    let sum = 0;
+    for (const e of epochs) {
+      assert.ok(e.energy && e.energy.sources.length > 0, JSON.stringify(e));
+      assert.equal(e.energy.estimated, energy.estimated, 'an epoch is measured the way the run is');
+      if (e.energy.joules !== null) sum += e.energy.joules;
+    }
+    if (energy.joules !== null) assert.ok(sum <= energy.joules * (1 + 1e-9), `epochs ${sum} J within the run's ${energy.joules} J`);
     const ev = JSON.parse(e.stdout) as { accuracy: number; count: number };
     assert.equal(ev.count, 2000);
     assert.equal(ev.accuracy, out.accuracy, 'eval agrees with the trainer’s last evaluation');

@@ -94,6 +94,8 @@ export interface TrainOptions {
   lossScale?: LossScalerOptions;
   ep?: string;
   onProgress?: (p: ProgressEvent) => void;
+  /** Called once after setup (data, graphs, sessions, resume), right before the first step. */
+  onStart?: () => void;
   /**
    * Run the optimizer update (and clipping) inside the ORT training graph, one `session.run` per step
    * (see fused-optimizer.ts). Default false: the WebAssembly SIMD update, measured faster on CPU.
@@ -111,8 +113,13 @@ export interface ProgressEvent {
   loss: number;
   lr: number;
   samplesPerSec: number;
-  /** Set on the event that ends an epoch. */
+  /** Set on the event that ends an epoch (when evaluated). */
   accuracy?: number;
+  /**
+   * True on the event that closes an epoch, after its evaluation (also when the run stops mid-epoch): the
+   * one place to close per-epoch measurements. Step events leave it unset.
+   */
+  epochEnd?: true;
 }
 
 export interface EpochSummary {
@@ -295,6 +302,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
       return r.accuracy;
     };
 
+    opts.onStart?.();
     outer: while (progress.step < totalSteps) {
       const order = [...batches(feed.counts.train, batchSize, { shuffle: true, seed: epochSeed(seed, progress.epoch) })];
       for (let bi = progress.batchInEpoch; bi < microPerEpoch; bi++) {
@@ -371,7 +379,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
       const summary: EpochSummary = { epoch: progress.epoch, loss: progress.epochLossSum / Math.max(progress.epochBatches, 1), ...(accuracy !== undefined ? { accuracy } : {}) };
       progress.history.push(summary);
       const elapsed = (performance.now() - trainStart - evalMs) / 1000;
-      opts.onProgress?.({ epoch: progress.epoch, epochs, step: progress.step, totalSteps, loss: finalLoss, lr: learningRateAt(schedule, Math.max(progress.step - 1, 0)), samplesPerSec: samplesThisCall / Math.max(elapsed, 1e-9), ...(accuracy !== undefined ? { accuracy } : {}) });
+      opts.onProgress?.({ epoch: progress.epoch, epochs, step: progress.step, totalSteps, loss: finalLoss, lr: learningRateAt(schedule, Math.max(progress.step - 1, 0)), samplesPerSec: samplesThisCall / Math.max(elapsed, 1e-9), ...(accuracy !== undefined ? { accuracy } : {}), epochEnd: true });
       if (progress.batchInEpoch >= microPerEpoch) progress = { ...progress, epoch: progress.epoch + 1, batchInEpoch: 0, epochLossSum: 0, epochBatches: 0 };
       await save();
       if (opts.stopAfterSteps !== undefined && stepsThisCall >= opts.stopAfterSteps) {

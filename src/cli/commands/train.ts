@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { FrugalError } from '../../errors.js';
-import { EnergyMonitor, joulesToWh, type WindowResult } from '../../profiling/index.js';
+import { EnergyMonitor, joulesToWh, type MeasurementWindow, type WindowResult } from '../../profiling/index.js';
 import type { Model } from '../../ir/model.js';
 import { loadModel, saveModel } from '../../onnx/index.js';
 import { OPTIMIZER_KINDS, type OptimizerKind, SCHEDULE_KINDS, type ScheduleKind, trainModel } from '../../training/index.js';
@@ -62,9 +62,16 @@ export const trainCommand: Command = {
     const { model, file } = await loadModelArg(v.model);
     const output = v.output;
     if (file && path.resolve(file) === path.resolve(output)) throw new FrugalError('E_USAGE', `refusing to write '${output}': it is the input model; choose another output path`);
-    // Energy of the whole run, labelled with its source (a counter where one is readable, else an estimate).
+    // Energy of the whole run (setup included) and of each epoch (windows nested in it, from the first
+    // step, evaluation included), labelled with its source (a counter where one is readable, else an
+    // estimate).
     const monitor = new EnergyMonitor();
     const window = monitor.begin('train');
+    let epochWindow: MeasurementWindow | undefined;
+    let epochOpen = false;
+    // Window ends are taken synchronously in the progress callback (timestamps and counter marks); the
+    // figures are awaited after the run.
+    const epochEnergy: Array<{ epoch: number; result: Promise<WindowResult> }> = [];
     let r: Awaited<ReturnType<typeof trainModel>>;
     let energy: WindowResult;
     try {
@@ -85,17 +92,32 @@ export const trainCommand: Command = {
       resume: v.resume === true,
       ...given('intraOpThreads', opt('threads')),
       ...given('precision', precision),
-      onProgress: (p) =>
+      onStart: () => {
+        epochWindow = monitor.begin('epoch');
+        epochOpen = true;
+      },
+      onProgress: (p) => {
         ctx.progress(
           `epoch ${p.epoch + 1}/${p.epochs} step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} lr ${p.lr.toPrecision(3)} ${Math.round(p.samplesPerSec)} samples/s` +
             (p.accuracy !== undefined ? ` test accuracy ${(100 * p.accuracy).toFixed(2)}%` : ''),
-        ),
+        );
+        if (p.epochEnd) {
+          epochEnergy.push({ epoch: p.epoch, result: epochWindow!.end() });
+          epochOpen = p.step < p.totalSteps;
+          if (epochOpen) epochWindow = monitor.begin('epoch');
+        }
+      },
       });
     } finally {
+      // A run that failed mid-epoch leaves its epoch window open: close it before the outer one.
+      if (epochOpen) await epochWindow!.end();
       energy = await window.end();
       await monitor.close();
     }
     const saved = await saveModel(r.model, output, file ? { protect: [file] } : {});
+    // Epochs run in this call (a resumed run's earlier epochs were measured by the earlier call).
+    const perEpoch = new Map<number, WindowResult>();
+    for (const e of epochEnergy) perEpoch.set(e.epoch, await e.result);
     if (ctx.json) {
       ctx.out(
         JSON.stringify({
@@ -105,7 +127,7 @@ export const trainCommand: Command = {
           samples: r.samples,
           finalLoss: r.finalLoss,
           accuracy: r.finalAccuracy ?? null,
-          epochs: r.epochs.map((e) => ({ epoch: e.epoch, loss: e.loss, accuracy: e.accuracy ?? null })),
+          epochs: r.epochs.map((e) => ({ epoch: e.epoch, loss: e.loss, accuracy: e.accuracy ?? null, energy: perEpoch.has(e.epoch) ? energyJson(perEpoch.get(e.epoch)!) : null })),
           samplesPerSec: r.samplesPerSec,
           wallSeconds: r.wallSeconds,
           resumedFrom: r.resumedFrom ?? null,
@@ -117,7 +139,12 @@ export const trainCommand: Command = {
       return;
     }
     if (r.resumedFrom) ctx.out(`resumed from epoch ${r.resumedFrom.epoch + 1}, step ${r.resumedFrom.step}`);
-    ctx.out(table(['epoch', 'train loss', 'test accuracy'], r.epochs.map((e) => [String(e.epoch + 1), formatNumber(e.loss), e.accuracy !== undefined ? `${(100 * e.accuracy).toFixed(2)}%` : '-'])));
+    const joules = (e: number): string => {
+      const w = perEpoch.get(e);
+      if (!w || w.energy.joules === null) return '-';
+      return `${formatNumber(w.energy.joules)}${w.energy.estimated ? ' (est.)' : ''}`;
+    };
+    ctx.out(table(['epoch', 'train loss', 'test accuracy', 'energy J', 'seconds'], r.epochs.map((e) => [String(e.epoch + 1), formatNumber(e.loss), e.accuracy !== undefined ? `${(100 * e.accuracy).toFixed(2)}%` : '-', joules(e.epoch), perEpoch.has(e.epoch) ? formatNumber(perEpoch.get(e.epoch)!.seconds) : '-'])));
     if (r.lossScale) ctx.out(`mixed precision: final loss scale ${r.lossScale.scale}, ${r.lossScale.skippedSteps} step(s) skipped for float16 overflow; master weights saved in float32`);
     ctx.out(`${r.steps} steps, ${r.samples} samples, ${Math.round(r.samplesPerSec)} samples/s, ${r.wallSeconds.toFixed(1)} s; wrote ${saved.path}`);
     ctx.out(energyLine(energy));

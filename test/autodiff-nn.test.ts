@@ -357,6 +357,40 @@ describe('prepareForTraining', () => {
     assert.deepEqual(Array.from(d.inputs[2]!.initializer!.toArray() as Uint8Array), [1]);
   });
 
+  test('Relu → MaxPool becomes MaxPool → Relu: same outputs and gradients bit for bit; a Relu with other readers is kept', async () => {
+    const rng = createRng(9);
+    const weights = Float32Array.from({ length: 2 * 3 * 3 * 3 }, () => rng.normal());
+    // loss = Σ c ⊙ MaxPool(Relu(x)), overlapping 3×3/2 windows with padding (the Indices path).
+    const build = (shared: boolean): Model => {
+      const b = new GraphBuilder('rp');
+      const x = b.input('x', DataType.FLOAT, [2, 3, 6, 6]);
+      const r = b.op('Relu', [x]);
+      const y = b.op('MaxPool', [r], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] });
+      let loss = b.op('ReduceSum', [b.op('Mul', [y, b.constant('c', DataType.FLOAT, [2, 3, 3, 3], weights)])], { keepdims: 0 });
+      if (shared) loss = b.op('Add', [loss, b.op('ReduceSum', [r], { keepdims: 0 })]);
+      b.output(loss, 'loss', DataType.FLOAT, []);
+      return b.build({ opsetImports: { '': 17 } });
+    };
+    const p = prepareForTraining(build(false));
+    assert.equal(p.reluPoolSwaps, 1);
+    assert.deepEqual(p.model.graph.nodes.slice(0, 2).map((n) => n.opType), ['MaxPool', 'Relu']);
+    assert.equal(prepareForTraining(build(true)).reluPoolSwaps, 0, 'a Relu read elsewhere stays where it is');
+    const data = Float32Array.from({ length: 2 * 3 * 36 }, () => rng.normal());
+    const lossAndGrad = async (model: Model) => {
+      const x = model.graph.inputs[0]!;
+      const { grads } = differentiate(model, { loss: model.graph.outputs[0]!, wrt: [x] });
+      model.graph.outputs.push(grads[0]!);
+      const s = await ort.InferenceSession.create(encodeModelToBytes(model));
+      const out = await s.run({ x: new ort.Tensor('float32', data, [2, 3, 6, 6]) });
+      return [...s.outputNames.map((n) => Array.from(out[n]!.data as Float32Array))];
+    };
+    const [lossA, gradA] = await lossAndGrad(build(false));
+    const [lossB, gradB] = await lossAndGrad(p.model);
+    assert.deepEqual(lossB, lossA);
+    assert.deepEqual(gradB, gradA);
+    assert.ok(gradA!.some((g) => g !== 0) && gradA!.some((g) => g === 0), 'some inputs get gradient, some (non-maxima, negatives) none');
+  });
+
   test('a training-mode BatchNormalization without prepareForTraining is a clear error', () => {
     const m = bnModel(0.9);
     m.graph.nodes[0]!.setAttribute('training_mode', 1);

@@ -1,5 +1,6 @@
 import { FrugalError } from '../errors.js';
 import { GraphBuilder } from '../ir/builder.js';
+import type { Graph } from '../ir/graph.js';
 import { DataType } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import type { AttributeValue, Node, Value } from '../ir/node.js';
@@ -30,6 +31,8 @@ export interface PreparedTraining {
   batchNorms: BatchNormStats[];
   /** Number of Dropout nodes switched to training mode (0 unless `dropout` was set). */
   dropouts: number;
+  /** Number of Relu → MaxPool pairs swapped to MaxPool → Relu (see `swapReluMaxPool`). */
+  reluPoolSwaps: number;
 }
 
 export interface PrepareOptions {
@@ -69,9 +72,11 @@ export function rewriteForTraining(model: Model, opts: PrepareOptions = {}): Omi
   const b = new GraphBuilder(graph);
   const batchNorms: BatchNormStats[] = [];
   let dropouts = 0;
+  let reluPoolSwaps = 0;
   for (const node of [...graph.nodes]) {
     if (node.domain !== '' && node.domain !== 'ai.onnx') continue;
     if (node.opType === 'BatchNormalization') batchNorms.push(rewriteBatchNorm(model, b, node));
+    else if (node.opType === 'MaxPool' && swapReluMaxPool(graph, node)) reluPoolSwaps++;
     else if (node.opType === 'Dropout' && opts.dropout) {
       const on = graph.addInitializer(graph.uniqueName(`${node.name || 'dropout'}/training_mode`), Tensor.fromArray(DataType.BOOL, [], Uint8Array.from([1])));
       // Inputs: data, ratio (optional, null keeps the 0.5 default), training_mode.
@@ -82,7 +87,29 @@ export function rewriteForTraining(model: Model, opts: PrepareOptions = {}): Omi
     }
   }
   topologicalSort(graph);
-  return { batchNorms, dropouts };
+  return { batchNorms, dropouts, reluPoolSwaps };
+}
+
+/**
+ * MaxPool(Relu(x)) → Relu(MaxPool(x)) when the Relu feeds only this MaxPool (and MaxPool has no Indices
+ * output). Exact, forward and backward: Relu is monotone, so the two agree on every window (padding
+ * included, which MaxPool ignores), and the gradient reaches the same element — the window's maximum,
+ * when it is positive — or nothing. The Relu and its backward mask then run on the pooled tensor, a
+ * window's size smaller (the zoo CNN: 4×; its step ~6% faster).
+ */
+function swapReluMaxPool(graph: Graph, pool: Node): boolean {
+  const reluOut = pool.inputs[0];
+  const relu = reluOut?.producer;
+  if (!reluOut || !relu || relu.opType !== 'Relu' || (relu.domain !== '' && relu.domain !== 'ai.onnx')) return false;
+  if (reluOut.uses.length !== 1 || reluOut.isGraphOutput || pool.outputs.length > 1 && pool.outputs[1]) return false;
+  const pooledOut = pool.outputs[0]!;
+  const pooled = graph.createValue(`${pooledOut.name}_before_relu`, pooledOut.type);
+  pool.setInput(0, relu.inputs[0]!);
+  pool.setOutput(0, pooled);
+  relu.setInput(0, pooled);
+  relu.setOutput(0, pooledOut);
+  graph.values.delete(reluOut.name);
+  return true;
 }
 
 function rewriteBatchNorm(model: Model, b: GraphBuilder, bn: Node): BatchNormStats {

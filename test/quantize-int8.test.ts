@@ -213,6 +213,28 @@ test('int8 dynamic: exclusions by name and op type, Conv modes, bad options', as
   }
 });
 
+test('int8 dynamic below opset 11: the fused form quantizes MatMul (a com.microsoft op), ops that need newer ONNX ops are skipped with the reason', async () => {
+  const build = () => {
+    const b = new GraphBuilder('old');
+    const x = b.input('x', DataType.FLOAT, [4, 64]);
+    const ids = b.input('ids', DataType.INT64, [4]);
+    const y = b.op('MatMul', [x, b.constant('w', DataType.FLOAT, [64, 96], randn(50, 64 * 96, 0.1))], {}, { name: 'mm' });
+    const e = b.op('Gather', [b.constant('table', DataType.FLOAT, [100, 64], randn(51, 6400)), ids], {}, { name: 'embed' });
+    b.output(y, 'y', DataType.FLOAT, [4, 96]);
+    b.output(e, 'e', DataType.FLOAT, [4, 64]);
+    return b.build({ opsetImports: { '': 9 } });
+  };
+  const feeds = { x: Tensor.fromArray(DataType.FLOAT, [4, 64], randn(52, 256)), ids: Tensor.fromArray(DataType.INT64, [4], [3n, 0n, 99n, 42n] as unknown as number[]) };
+  const ref = await run(build(), feeds);
+  const r = await runPass(int8DynamicPass({ weightScheme: 's8' }), build());
+  const st = r.stats as { quantized: Array<{ node: string }>; skipped: Array<{ node: string; detail: string }> };
+  assert.deepEqual(st.quantized.map((q) => q.node), ['mm']);
+  assert.deepEqual(st.skipped.map((q) => [q.node, q.detail]), [['embed', 'an int8 table needs DequantizeLinear (opset 10); the model imports opset 9']]);
+  assert.equal(r.model.opset, 9, 'the default-domain opset is unchanged');
+  assert.ok(relErr(await run(r.model, feeds), ref) < 0.03);
+  await assert.rejects(runPass(int8DynamicPass({ form: 'standard' }), build()), (e: unknown) => isFrugalError(e, 'E_UNSUPPORTED') && /standard form needs ONNX opset 11/.test((e as Error).message));
+});
+
 /** A Conv whose output channels' weights span 0.1 ... 10 (×100): per-tensor weights crush the small ones. */
 function skewedConv(): Model {
   const b = new GraphBuilder('skew');

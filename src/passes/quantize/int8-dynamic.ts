@@ -67,7 +67,12 @@ export function int8DynamicPass(opts: Int8DynamicOptions = {}): Pass {
     name: 'quantize-int8-dynamic',
     checkPreconditions(model) {
       checkExclusions(model, opts);
-      if (model.opset < 11) throw new FrugalError('E_UNSUPPORTED', `int8 dynamic quantization needs ONNX opset 11 or later (DynamicQuantizeLinear); the model imports opset ${model.opset}`);
+      // The fused form's DynamicQuantizeMatMul is a com.microsoft op, versioned apart from the default
+      // domain: it serves models of any opset (PP-OCR rec/cls import opset 9). The standard form needs
+      // DynamicQuantizeLinear (opset 11); Conv and Gather check their own ops per node.
+      if ((opts.form ?? 'fused') === 'standard' && model.opset < 11) {
+        throw new FrugalError('E_UNSUPPORTED', `int8 dynamic quantization in the standard form needs ONNX opset 11 or later (DynamicQuantizeLinear); the model imports opset ${model.opset} (the default fused form works at any opset)`);
+      }
     },
     run: (model) => runDynamic(model, opts),
   };
@@ -246,6 +251,8 @@ function finishRewrite(ctx: Ctx, node: Node, specs: Emit[], tail: Emit[]): void 
 function quantizeConv(ctx: Ctx, node: Node): string | undefined {
   const mode = ctx.opts.conv ?? 'float';
   if (mode === 'float') return "Conv left float (dynamic int8 Conv is slower in ORT; int8-static quantizes CNNs)";
+  if (mode === 'integer' && ctx.model.opset < 11) return `ConvInteger needs DynamicQuantizeLinear (opset 11); the model imports opset ${ctx.model.opset}`;
+  if (ctx.model.opset < 10) return `int8 Conv weights need DequantizeLinear (opset 10); the model imports opset ${ctx.model.opset}`;
   if (mode === 'weight-only') return weightOnlyConv(ctx, node);
   const { g } = ctx;
   const x = node.inputs[0];
@@ -311,6 +318,7 @@ function weightOnlyConv(ctx: Ctx, node: Node): string | undefined {
 
 function quantizeGather(ctx: Ctx, node: Node): string | undefined {
   if (ctx.opts.gather === false) return 'Gather left float (gather: false)';
+  if (ctx.model.opset < 10) return `an int8 table needs DequantizeLinear (opset 10); the model imports opset ${ctx.model.opset}`;
   const { g } = ctx;
   const data = weightOf(ctx, node, 0);
   if (typeof data === 'string') return data.replace('input 0 (weight)', 'table');

@@ -32,7 +32,7 @@ export interface LossScalerState {
   skippedSteps: number;
 }
 
-/** Smallest and largest scales: below 1 the scaling no longer helps; 2^24 keeps S·loss finite in float32. */
+/** Smallest and largest scales: below 1 the scaling no longer helps; 2^24 is a cap far above any scale that leaves float16 gradients finite. */
 const MIN_SCALE = 1;
 const MAX_SCALE = 2 ** 24;
 

@@ -6,8 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { isFrugalError } from '../src/errors.js';
 import { saveModel } from '../src/onnx/index.js';
@@ -129,11 +131,21 @@ describe('RAPL meter on fake sysfs trees', () => {
     assert.throws(() => new RaplMeter({ root, readFile }).open(), (e) => isFrugalError(e, 'E_UNSUPPORTED') && /chmod/.test(e.message));
   });
 
-  test('a real unreadable file gives the same answer (skipped as root, which reads anything)', (t) => {
-    if (process.getuid?.() === 0) return t.skip('running as root: file permissions do not apply');
+  test('a real unreadable file gives the same answer (as an unprivileged user when run as root)', (t) => {
     const root = fakePowercap('rapl-chmod', { 'intel-rapl:0': ['package-0', 1, 1000] });
     chmodSync(path.join(root, 'intel-rapl:0', 'energy_uj'), 0o000);
-    const st = new RaplMeter({ root }).status();
+    let st: { available: boolean; fix?: string };
+    if (process.getuid?.() !== 0) st = new RaplMeter({ root }).status();
+    else {
+      // Root reads anything (CI runs as root): probe from a child running as 'nobody', which needs to
+      // traverse the fake tree (mkdtemp makes it owner-only).
+      for (const d of [dir, root, path.join(root, 'intel-rapl:0')]) chmodSync(d, 0o755);
+      const meter = pathToFileURL(path.resolve('dist/src/profiling/meters/rapl.js')).href;
+      const code = `import { RaplMeter } from ${JSON.stringify(meter)}; process.stdout.write(JSON.stringify(new RaplMeter({ root: ${JSON.stringify(root)} }).status()));`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { uid: 65534, gid: 65534, encoding: 'utf8' });
+      if (r.error || r.status !== 0) return t.skip(`cannot run a child as an unprivileged user here: ${r.error?.message ?? r.stderr.trim().split('\n')[0]}`);
+      st = JSON.parse(r.stdout) as typeof st;
+    }
     assert.equal(st.available, false);
     assert.match(st.fix!, /chmod a\+r/);
   });

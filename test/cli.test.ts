@@ -99,6 +99,16 @@ describe('inspect, convert and run on a good model', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /y\s+float32\s+\[1,32\]/);
   });
+  test('run --json gives float16 outputs as values, not bit patterns', async () => {
+    const b = new GraphBuilder('half');
+    const x = b.input('x', DataType.FLOAT, [2]);
+    b.output(b.op('Cast', [x], { to: DataType.FLOAT16 }), 'h', DataType.FLOAT16, [2]);
+    await saveModel(b.build({ opsetImports: { '': 17 } }), path.join(dir, 'half.onnx'));
+    const out = JSON.parse(frugal('run', 'half.onnx', '--json', '--seed', '3').stdout) as { outputs: { h: { values: number[]; min: number; max: number } } };
+    const { values, min, max } = out.outputs.h;
+    assert.deepEqual([Math.min(...values), Math.max(...values)], [min, max]);
+    assert.ok(values.every((v) => Math.abs(v) < 10), JSON.stringify(values));
+  });
 });
 
 describe('bad input: typed one-line errors, non-zero exit, no output file', () => {

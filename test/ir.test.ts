@@ -236,3 +236,13 @@ describe('save and load', () => {
     assert.equal(canonicalModel(await loadModel(f)), canonicalModel(decodeModel(encodeModelToBytes(model))));
   });
 });
+
+test('string attributes keep a leading byte-order mark through encode and decode', () => {
+  const b = new GraphBuilder('bom');
+  const x = b.input('x', DataType.FLOAT, [1]);
+  const y = b.op('Identity', [x]);
+  y.producer!.setAttribute('note', '\uFEFFhello');
+  b.output(y, 'y', DataType.FLOAT, [1]);
+  const again = decodeModel(encodeModelToBytes(b.build()));
+  assert.equal(again.graph.nodes[0]!.attrString('note', ''), '\uFEFFhello');
+});

@@ -4,10 +4,9 @@ import { Model, OnnxFunction, type TrainingInfo } from '../ir/model.js';
 import { type Attribute, type AttributeValue, type Extras, Node } from '../ir/node.js';
 import { AttributeType, type Shape, type ValueType } from '../ir/types.js';
 import { decodeMessage } from './proto.js';
+import { textDecoder } from './proto-decode.js';
 import type { AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, TypeProto, TypeProtoTensor, ValueInfoProto } from './proto-types.js';
 import { entriesOf, sparseFromProto, tensorFromProto, toNumber } from './tensor-codec.js';
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 const warningsByModel = new WeakMap<Model, string[]>();
 
@@ -228,7 +227,7 @@ class Ctx {
 
 function stringOrBytes(b: Uint8Array): string | Uint8Array {
   try {
-    return utf8.decode(b);
+    return textDecoder.decode(b); // the codec's decoder: keeps a leading U+FEFF, so re-encoding is exact
   } catch {
     return b;
   }

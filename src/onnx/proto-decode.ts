@@ -9,7 +9,7 @@ import { Reader, WIRE_LEN, WireError } from './wire.js';
 
 // fatal: invalid UTF-8 is a decode error. ignoreBOM: keep a leading U+FEFF in the string (the default
 // strips it, which would change the bytes on re-encode).
-const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+export const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 // ---------------------------------------------------------------------------------------------
 // Decode

@@ -19,7 +19,7 @@ export interface TensorSummary {
 }
 
 /** Numeric values of a tensor as float64, decoding float16/bfloat16/int4; undefined for other types. */
-function numericValues(t: Tensor): ArrayLike<number | bigint> | undefined {
+export function numericValues(t: Tensor): ArrayLike<number | bigint> | undefined {
   switch (t.dtype) {
     case DataType.FLOAT16:
       return float16BitsToFloat32Array(t.toArray() as Uint16Array);

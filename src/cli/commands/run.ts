@@ -2,7 +2,7 @@ import { FrugalError } from '../../errors.js';
 import { requiredInputs } from '../../ir/summary.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { loadModel } from '../../onnx/index.js';
-import { createSession, feedsFromFiles, outputSummary, randomFeeds } from '../../runtime/index.js';
+import { createSession, feedsFromFiles, numericValues, outputSummary, randomFeeds } from '../../runtime/index.js';
 import { formatNumber, table } from '../format.js';
 import { type Command, intOption, listOption } from '../command.js';
 import { parseShapeFlag } from './inspect.js';
@@ -72,12 +72,14 @@ export const runCommand: Command = {
   },
 };
 
-/** Output values as JSON-safe arrays (bigints as numbers when safe, else strings; strings decoded). */
+/**
+ * Output values as JSON-safe arrays: numbers decoded as `outputSummary` decodes them (float16, bfloat16 and
+ * int4 as values, not bit patterns), bigints as numbers when safe, else strings; strings decoded; other
+ * types (float8, complex) as raw bytes.
+ */
 function tensorValues(t: Tensor): unknown[] {
   if (t.isString) return t.strings().map((b) => new TextDecoder().decode(b));
-  try {
-    return Array.from(t.toArray() as ArrayLike<number | bigint>, (x) => (typeof x === 'bigint' ? (Number.isSafeInteger(Number(x)) ? Number(x) : String(x)) : Number.isFinite(x) ? x : String(x)));
-  } catch {
-    return Array.from(t.bytes());
-  }
+  const values = numericValues(t);
+  if (!values) return Array.from(t.bytes());
+  return Array.from(values, (x) => (typeof x === 'bigint' ? (Number.isSafeInteger(Number(x)) ? Number(x) : String(x)) : Number.isFinite(x) ? x : String(x)));
 }

@@ -28,7 +28,7 @@ import type { Graph } from '../ir/graph.js';
 import type { Value } from '../ir/node.js';
 import { Tensor } from '../ir/tensor.js';
 import { tensorType } from '../ir/types.js';
-import { adamwHyper, adamwStepScalars, type OptimizerConfig, type OptimizerState, sgdHyper } from './optimizers.js';
+import { adamwHyper, adamwStepScalars, type OptimizerConfig, type OptimizerState, resolveHyper } from './optimizers.js';
 
 /** One parameter to update in the graph. */
 export interface FusedParam {
@@ -61,11 +61,6 @@ export interface FusedBinding {
 }
 
 const SCALARS: Record<OptimizerConfig['kind'], string[]> = { adamw: ['lr', 'step_size', 'shrink', 'eps_c2'], sgd: ['lr'] };
-
-/** Resolved hyper-parameters of an optimizer config, with the JS optimizers' defaults. */
-export function resolveHyper(cfg: OptimizerConfig): Record<string, number | boolean> {
-  return cfg.kind === 'adamw' ? adamwHyper(cfg) : sgdHyper(cfg);
-}
 
 /**
  * Appends the clipping (when `clipNorm` is set) and the update of every param to `graph`, adding state

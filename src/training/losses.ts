@@ -66,11 +66,6 @@ export function checkLossSpec(spec: LossSpec): void {
   }
 }
 
-/** Does the loss read a hard-label / regression target input? */
-export function lossNeedsTarget(spec: LossSpec): boolean {
-  return spec.kind !== 'distillation' || (spec.alpha ?? 0) > 0;
-}
-
 /**
  * Appends `spec` on top of `logits` (float [batch, classes]) in `graph`, adding its inputs (or reading
  * the `existing` values given for them, which are then not listed in `inputs`). Node and value names

@@ -83,6 +83,16 @@ export function adamwStepScalars(h: { beta1: number; beta2: number; eps: number;
   return { stepScale: (lr / (1 - h.beta1 ** t)) * sqrtC2, epsScale: h.eps * sqrtC2, shrink: 1 - lr * h.weightDecay };
 }
 
+/** Each optimizer's state buffers, one per parameter (the `slots` of {@link OptimizerState}). */
+export const OPTIMIZER_SLOTS: Readonly<Record<OptimizerKind, readonly string[]>> = Object.freeze({ adamw: ['m', 'v'], sgd: ['momentum'] });
+
+/** A config's hyper-parameters with defaults applied, validated; E_USAGE for an unknown kind. */
+export function resolveHyper(cfg: OptimizerConfig): Record<string, number | boolean> {
+  if (cfg.kind === 'adamw') return adamwHyper(cfg);
+  if (cfg.kind === 'sgd') return sgdHyper(cfg);
+  throw new FrugalError('E_USAGE', `unknown optimizer '${(cfg as { kind: string }).kind}' (expected ${OPTIMIZER_KINDS.join(', ')})`);
+}
+
 export interface Optimizer {
   readonly kind: OptimizerKind;
   readonly params: readonly ParamInfo[];
@@ -108,7 +118,7 @@ abstract class BaseOptimizer implements Optimizer {
   stepCount = 0;
   protected slots: Record<string, Float32Array[]> = {};
 
-  constructor(params: ParamInfo[], slotNames: string[]) {
+  constructor(params: ParamInfo[], slotNames: readonly string[]) {
     this.params = Object.freeze(params.map((p) => ({ ...p })));
     for (const s of slotNames) this.slots[s] = params.map((p) => new Float32Array(p.size));
   }
@@ -149,7 +159,7 @@ export class Sgd extends BaseOptimizer {
   readonly nesterov: boolean;
 
   constructor(params: ParamInfo[], cfg: Omit<SgdConfig, 'kind'> = {}) {
-    super(params, ['momentum']);
+    super(params, OPTIMIZER_SLOTS.sgd);
     ({ momentum: this.momentum, weightDecay: this.weightDecay, nesterov: this.nesterov } = sgdHyper(cfg));
   }
 
@@ -179,7 +189,7 @@ export class AdamW extends BaseOptimizer {
   readonly weightDecay: number;
 
   constructor(params: ParamInfo[], cfg: Omit<AdamWConfig, 'kind'> = {}) {
-    super(params, ['m', 'v']);
+    super(params, OPTIMIZER_SLOTS.adamw);
     ({ beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay } = adamwHyper(cfg));
   }
 

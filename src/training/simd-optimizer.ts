@@ -10,7 +10,7 @@
  * arrays (it copies them in and the updated parameters back out).
  */
 import { FrugalError } from '../errors.js';
-import { adamwHyper, adamwStepScalars, type Optimizer, type OptimizerConfig, type OptimizerKind, type OptimizerState, type ParamInfo, sgdHyper } from './optimizers.js';
+import { type adamwHyper, adamwStepScalars, OPTIMIZER_SLOTS, type Optimizer, type OptimizerConfig, type OptimizerKind, type OptimizerState, type ParamInfo, resolveHyper, type sgdHyper } from './optimizers.js';
 import { createSimdKernels, type SimdKernels } from './simd-kernels.js';
 
 /** Byte offsets of one parameter's arrays in the kernels' memory; each holds `padded` floats. */
@@ -26,7 +26,6 @@ export class SimdOptimizer implements Optimizer {
   readonly params: readonly ParamInfo[];
   stepCount = 0;
   private readonly hyper: Record<string, number | boolean>;
-  private readonly slotNames: string[];
   private readonly layout: Slot[];
   /** Views made once: the memory never grows, so they stay valid (and a step allocates nothing). */
   private readonly paramViews: Float32Array[];
@@ -34,14 +33,14 @@ export class SimdOptimizer implements Optimizer {
 
   private constructor(
     params: ParamInfo[],
-    cfg: OptimizerConfig,
+    kind: OptimizerKind,
+    hyper: Record<string, number | boolean>,
     private readonly k: SimdKernels,
     layout: Slot[],
   ) {
-    this.kind = cfg.kind;
+    this.kind = kind;
     this.params = Object.freeze(params.map((p) => ({ ...p })));
-    this.hyper = cfg.kind === 'adamw' ? adamwHyper(cfg) : sgdHyper(cfg);
-    this.slotNames = cfg.kind === 'adamw' ? ['m', 'v'] : ['momentum'];
+    this.hyper = hyper;
     this.layout = layout;
     this.paramViews = layout.map((L, i) => this.view(L.param, i));
     this.gradViews = layout.map((L, i) => this.view(L.grad, i));
@@ -52,10 +51,8 @@ export class SimdOptimizer implements Optimizer {
    * to 4 GiB) is unavailable: the caller then uses the JS optimizer.
    */
   static create(params: ParamInfo[], cfg: OptimizerConfig): SimdOptimizer | undefined {
-    if (cfg.kind === 'adamw') adamwHyper(cfg);
-    else if (cfg.kind === 'sgd') sgdHyper(cfg);
-    else throw new FrugalError('E_USAGE', `unknown optimizer '${(cfg as { kind: string }).kind}'`);
-    const slotNames = cfg.kind === 'adamw' ? ['m', 'v'] : ['momentum'];
+    const hyper = resolveHyper(cfg);
+    const slotNames = OPTIMIZER_SLOTS[cfg.kind];
     // Every array 16-byte aligned and padded to whole 4-float lanes (the padding stays zero).
     let at = 0;
     const take = (floats: number): number => {
@@ -68,7 +65,7 @@ export class SimdOptimizer implements Optimizer {
       return { param: take(padded), grad: take(padded), state: Object.fromEntries(slotNames.map((s) => [s, take(padded)])), padded };
     });
     const k = createSimdKernels(at);
-    return k ? new SimdOptimizer(params, cfg, k, layout) : undefined;
+    return k ? new SimdOptimizer(params, cfg.kind, hyper, k, layout) : undefined;
   }
 
   private view(offset: number, i: number): Float32Array {
@@ -118,13 +115,13 @@ export class SimdOptimizer implements Optimizer {
 
   state(): OptimizerState {
     const slots: Record<string, Float32Array[]> = {};
-    for (const s of this.slotNames) slots[s] = this.layout.map((L, i) => this.view(L.state[s]!, i).slice());
+    for (const s of OPTIMIZER_SLOTS[this.kind]) slots[s] = this.layout.map((L, i) => this.view(L.state[s]!, i).slice());
     return { kind: this.kind, step: this.stepCount, hyper: { ...this.hyper }, slots };
   }
 
   load(state: OptimizerState): void {
     if (state.kind !== this.kind) throw new FrugalError('E_USAGE', `optimizer state is for '${state.kind}', this optimizer is '${this.kind}'`);
-    for (const s of this.slotNames) {
+    for (const s of OPTIMIZER_SLOTS[this.kind]) {
       const arrays = state.slots[s];
       if (!arrays || arrays.length !== this.params.length) throw new FrugalError('E_USAGE', `optimizer state lacks slot '${s}'`);
       arrays.forEach((a, i) => {

@@ -27,7 +27,7 @@ import { type Checkpoint, loadCheckpoint, saveCheckpoint, type TrainingProgress 
 import { type DatasetFeed, openDatasetFeed, setModelMetadata } from './dataset-feed.js';
 import { accuracyOnTest } from './evaluate.js';
 import { type LossSpec, targetDistribution } from './losses.js';
-import { clipGradNorm, createOptimizer, GradientAccumulator, type OptimizerConfig, type OptimizerKind } from './optimizers.js';
+import { clipGradNorm, createOptimizer, GradientAccumulator, type OptimizerConfig, type OptimizerKind, type OptimizerState } from './optimizers.js';
 import { FusedState, fusedScalars } from './fused-optimizer.js';
 import { DynamicLossScaler, type LossScalerOptions, type LossScalerState } from './loss-scaling.js';
 import { SimdOptimizer } from './simd-optimizer.js';
@@ -206,10 +206,11 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   const weights = initializerArrays(opts.model, weightNames);
   let stats = initializerArrays(opts.model, statNames);
   const dims = new Map([...binding.weights.map((w) => [w.name, w.dims] as const), ...binding.runningStats.map((s) => [s.input, s.dims] as const)]);
-  const paramInfos = binding.weights.map((w) => ({ name: w.name, size: weights.get(w.name)!.length, decay: w.dims.length >= 2 }));
-  // The SIMD kernels unless the update is in the graph; the JS loops where WebAssembly SIMD is missing.
+  const paramInfos = binding.weights.map((w) => ({ name: w.name, size: weights.get(w.name)!.length, decay: w.decay }));
+  // The SIMD kernels unless the update is in the graph (its state then lives in FusedState, below); the
+  // JS loops where WebAssembly SIMD is missing.
   const simd = fusedWanted ? undefined : SimdOptimizer.create(paramInfos, optCfg);
-  const optimizer = simd ?? createOptimizer(paramInfos, optCfg);
+  const optimizer = fusedWanted ? undefined : simd ?? createOptimizer(paramInfos, optCfg);
   // Zero copy: the weights live in the kernels' memory; ORT reads them there and writes fp32 gradients
   // into the gradient views (below), where the kernels read them.
   if (simd) {
@@ -219,10 +220,13 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
       weights.set(w.name, view);
     });
   }
+  // The arrays the SIMD/JS optimizers update in place (a resume writes into them too).
+  const params = weightNames.map((n) => weights.get(n)!);
   const fingerprint = JSON.stringify({ dataset: feed.name, train: feed.counts.train, batchSize, accumulate, seed, optimizer: optCfg.kind, weights: binding.weights.map((w) => [w.name, w.dims]), ...(mixed ? { precision: 'fp16' } : {}) });
 
   let progress: TrainingProgress = { epoch: 0, batchInEpoch: 0, step: 0, samples: 0, epochLossSum: 0, epochBatches: 0, history: [] };
   let resumedFrom: TrainResult['resumedFrom'];
+  let resumedOptimizer: OptimizerState | undefined;
   if (opts.resume && existsSync(opts.checkpoint!)) {
     const ck = await loadCheckpoint(opts.checkpoint!);
     if (ck.fingerprint !== fingerprint) {
@@ -230,15 +234,17 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     }
     for (const n of weightNames) weights.get(n)!.set(ck.weights.get(n)!);
     stats = new Map(statNames.map((n) => [n, ck.stats.get(n)!]));
-    optimizer.load(ck.optimizer);
+    resumedOptimizer = ck.optimizer;
+    optimizer?.load(ck.optimizer);
     progress = ck.progress;
     if (scaler && progress.lossScale) scaler.load(progress.lossScale);
     resumedFrom = { epoch: progress.epoch, step: progress.step };
   }
 
-  // Built after resume so that it starts from the restored weights; JS optimizer state stays the reference.
+  // Built after the weights are restored; a fresh state is zeros, a resumed one comes from the checkpoint
+  // (same format as the other optimizers').
   const fusedState = binding.fused ? new FusedState(binding.fused, weights) : undefined;
-  if (fusedState) fusedState.load(optimizer.state());
+  if (fusedState && resumedOptimizer) fusedState.load(resumedOptimizer);
 
   const threads = opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {};
   const ep = opts.ep ? { ep: opts.ep } : {};
@@ -273,7 +279,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     const save = async () => {
       if (!opts.checkpoint) return;
       if (scaler) progress.lossScale = scaler.state();
-      const ck: Checkpoint = { progress, fingerprint, weights, stats, optimizer: fusedState ? fusedState.state() : optimizer.state() };
+      const ck: Checkpoint = { progress, fingerprint, weights, stats, optimizer: fusedState ? fusedState.state() : optimizer!.state() };
       await saveCheckpoint(opts.checkpoint, ck, dims);
     };
     const classes = feed.numClasses;
@@ -316,14 +322,15 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
             feeds[li.name] = tOut[teacher!.outputNames[0]!] as ort.Tensor;
           }
         }
+        const lr = learningRateAt(schedule, progress.step);
         const r0 = performance.now();
         const out = fusedState
-          ? await runFused(trainSession, feeds, wanted, fusedState, learningRateAt(schedule, progress.step))
+          ? await runFused(trainSession, feeds, wanted, fusedState, lr)
           : await trainSession.runOrt(feeds, { outputs: wanted, ...(gradTargets ? { targets: gradTargets } : {}) });
         const r1 = performance.now();
         runSeconds += (r1 - r0) / 1000;
         finalLoss = ((out[binding.loss] as ort.Tensor).data as Float32Array)[0]!;
-        if (!Number.isFinite(finalLoss)) throw new FrugalError('E_RUNTIME', `the loss became ${finalLoss} at step ${progress.step}; lower the learning rate (now ${learningRateAt(schedule, progress.step)}) or clip gradients`);
+        if (!Number.isFinite(finalLoss)) throw new FrugalError('E_RUNTIME', `the loss became ${finalLoss} at step ${progress.step}; lower the learning rate (now ${lr}) or clip gradients`);
         for (const s of binding.runningStats) stats.set(s.input, (out[s.output] as ort.Tensor).data as Float32Array);
         progress.batchInEpoch = bi + 1;
         progress.samples += b.count;
@@ -349,17 +356,13 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
           }
           g = accumulator.take();
         }
-        const lr = learningRateAt(schedule, progress.step);
-        if (scaler) {
-          scaler.update(!overflowInStep);
-          if (!overflowInStep) {
-            if (opts.clipNorm !== undefined) clipGradNorm(g, opts.clipNorm);
-            optimizer.step(weightNames.map((n) => weights.get(n)!), g, lr);
-          }
-          overflowInStep = false;
-        } else if (!fusedState) {
+        // A step whose float16 gradients overflowed is skipped (mixed precision only).
+        const finite = !overflowInStep;
+        overflowInStep = false;
+        scaler?.update(finite);
+        if (optimizer && finite) {
           if (opts.clipNorm !== undefined) clipGradNorm(g, opts.clipNorm);
-          optimizer.step(weightNames.map((n) => weights.get(n)!), g, lr);
+          optimizer.step(params, g, lr);
         }
         progress.step++;
         stepsThisCall++;
@@ -421,16 +424,9 @@ async function runFused(session: FrugalSession, feeds: Record<string, ort.Tensor
   for (const p of b.params) for (const s of Object.values(p.slots)) feeds[s.input] = new ort.Tensor('float32', fs.front.get(s.input)!, feeds[p.weight]!.dims);
   const scalars = fusedScalars(b, fs.step + 1, lr);
   b.scalars.forEach((name, i) => (feeds[name] = new ort.Tensor('float32', Float32Array.of(scalars[i]!), [])));
-  const fetches: Record<string, ort.OnnxValue | null> = {};
-  for (const n of wanted) fetches[n] = null;
-  const dims = new Map(b.params.map((p) => [p.weight, feeds[p.weight]!.dims] as const));
-  for (const [name, buf, weight] of fs.outputTargets()) fetches[name] = new ort.Tensor('float32', buf, dims.get(weight)!);
-  let out: Record<string, ort.OnnxValue>;
-  try {
-    out = await session.ort.run(feeds, fetches);
-  } catch (e) {
-    throw new FrugalError('E_RUNTIME', `onnxruntime failed to run the fused training graph: ${(e as Error).message}`, { cause: e });
-  }
+  const targets: Record<string, ort.Tensor> = {};
+  for (const [name, buf, weight] of fs.outputTargets()) targets[name] = new ort.Tensor('float32', buf, feeds[weight]!.dims);
+  const out = await session.runOrt(feeds, { outputs: [...wanted, ...Object.keys(targets)], targets });
   fs.swap();
   return out;
 }

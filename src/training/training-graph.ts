@@ -36,7 +36,7 @@ export interface BuildTrainingOptions {
    * Append the optimizer update (and clipping) to the graph (fused-optimizer.ts): the graph then takes
    * optimizer state and step scalars as inputs and outputs updated weights and state instead of gradients.
    */
-  fusedOptimizer?: { config: OptimizerConfig; clipNorm?: number; decay?: (name: string, dims: number[]) => boolean };
+  fusedOptimizer?: { config: OptimizerConfig; clipNorm?: number };
   /**
    * `fp16`: mixed precision (see {@link toMixedPrecision}): weights and activations in float16, the loss
    * and the ops listed in `MIXED_PRECISION_FP32_OPS` in float32, and a scalar `loss_scale` input that
@@ -69,6 +69,8 @@ export interface WeightBinding {
    * graph is mixed precision (then the fp32-kept ops' weights, e.g. BatchNormalization's, stay float32).
    */
   dtype: 'float32' | 'float16';
+  /** Apply weight decay to it: rank ≥ 2 (matrices and kernels, not biases or norm scales). */
+  decay: boolean;
 }
 
 /** A running statistic: fed as `input`, its updated value read from `output` after each step. */
@@ -89,8 +91,6 @@ export interface TrainingBinding {
   /** Logits output [batch, classes] (the forward model's first output). */
   logits: string;
   runningStats: StatBinding[];
-  /** Float initializers left frozen. */
-  frozen: string[];
   /** Present when the optimizer update is part of the graph. */
   fused?: FusedBinding;
   /** Mixed precision: the loss-scale input ({@link LOSS_SCALE_INPUT}); gradients are scaled by it. */
@@ -195,7 +195,10 @@ export function buildTrainingModel(forward: Model, opts: BuildTrainingOptions): 
 
   if (mixed) toMixedPrecision(model, prepared.batchNorms);
 
-  const weights: WeightBinding[] = trainable.map((name) => ({ name, ...initializerToInput(graph, name, 'trainable weight', mixed), gradient: '' }));
+  const weights: WeightBinding[] = trainable.map((name) => {
+    const input = initializerToInput(graph, name, 'trainable weight', mixed);
+    return { name, ...input, decay: input.dims.length >= 2, gradient: '' };
+  });
   const runningStats: StatBinding[] = [];
   for (const s of prepared.batchNorms) {
     for (const [input, output] of [[s.meanInput, s.newMeanOutput], [s.varInput, s.newVarOutput]] as const) {
@@ -221,7 +224,7 @@ export function buildTrainingModel(forward: Model, opts: BuildTrainingOptions): 
   if (opts.fusedOptimizer) {
     const f = opts.fusedOptimizer;
     graph.outputs = [built.loss, logits, ...statOutputs];
-    const params = weights.map((w, i) => ({ weight: wrt[i]!, grad: grads[i]!, dims: w.dims, decay: f.decay ? f.decay(w.name, w.dims) : w.dims.length >= 2 }));
+    const params = weights.map((w, i) => ({ weight: wrt[i]!, grad: grads[i]!, dims: w.dims, decay: w.decay }));
     fused = appendOptimizerUpdate(graph, params, f.config, f.clipNorm);
   }
   // Name each gradient output after its weight. A gradient computed by the backward pass for this weight
@@ -246,10 +249,9 @@ export function buildTrainingModel(forward: Model, opts: BuildTrainingOptions): 
   });
   if (!fused) graph.outputs = [built.loss, logits, ...gradOutputs, ...statOutputs];
   eliminateDeadCode(graph, { keepInitializers: false });
-  const frozen = graph.initializers().filter((v) => v.initializer!.dtype === DataType.FLOAT && v.initializer!.dims.length >= 1 && !v.name.startsWith('grad/') && !v.name.startsWith('loss/')).map((v) => v.name);
   return {
     model,
-    binding: { dataInputs, weights, lossInputs: built.inputs, loss: built.loss.name, logits: logits.name, runningStats, frozen, ...(fused ? { fused } : {}), ...(scale ? { lossScale: scale.name } : {}) },
+    binding: { dataInputs, weights, lossInputs: built.inputs, loss: built.loss.name, logits: logits.name, runningStats, ...(fused ? { fused } : {}), ...(scale ? { lossScale: scale.name } : {}) },
   };
 }
 

@@ -6,6 +6,7 @@ import type { Model } from '../../ir/model.js';
 import type { AttributeValue, Node, TypedAttribute, Value } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
 import { elemTypeOf, formatShape, type Shape, shapeOf } from '../../ir/types.js';
+import { constTensor } from './rules/helpers.js';
 
 /**
  * What a gradient rule sees: the forward node, a builder that appends backward nodes to the training
@@ -107,9 +108,8 @@ export class GradContext {
    * undefined when it is computed at run time.
    */
   constInts(v: Value | null | undefined): number[] | undefined {
-    if (!v) return undefined;
-    const t = v.initializer ?? (v.producer?.opType === 'Constant' ? (v.producer.attr('value') as Tensor | undefined) : undefined);
-    if (!t || !(t instanceof Tensor)) return undefined;
+    const t = constTensor(v);
+    if (!t) return undefined;
     if (t.dtype !== DataType.INT64 && t.dtype !== DataType.INT32) return undefined;
     return Array.from(t.toArray() as ArrayLike<number | bigint>, Number);
   }

@@ -3,6 +3,7 @@ import type { Model } from '../../ir/model.js';
 import type { Node, Value } from '../../ir/node.js';
 import { inferShapes } from '../../ir/shape-inference.js';
 import { GradContext } from './context.js';
+import { zerosLike } from './rules/helpers.js';
 import { GRADIENT_RULES, gradientRuleFor } from './rules/index.js';
 
 export interface DifferentiateOptions {
@@ -88,7 +89,3 @@ function onesLike(ctx: GradContext, v: Value): Value {
   return ctx.rank(v) === 0 ? one : ctx.op('Expand', [one, ctx.op('Shape', [v])]);
 }
 
-function zerosLike(ctx: GradContext, v: Value): Value {
-  const zero = ctx.scalar(0, ctx.elemType(v));
-  return ctx.op('Expand', [zero, ctx.op('Shape', [v])]);
-}

@@ -1,6 +1,7 @@
 import { DataType } from '../../../ir/dtype.js';
 import type { Value } from '../../../ir/node.js';
 import { Tensor } from '../../../ir/tensor.js';
+import type { GradContext } from '../context.js';
 
 /** Element types that carry gradients (float8 types are storage formats, not trained in). */
 const FLOAT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
@@ -10,7 +11,7 @@ export function isFloatType(elemType: number): boolean {
 }
 
 /** The constant tensor behind a value (an initializer or a Constant node's `value`), if any. */
-function constTensor(v: Value | null | undefined): Tensor | undefined {
+export function constTensor(v: Value | null | undefined): Tensor | undefined {
   if (!v) return undefined;
   const t = v.initializer ?? (v.producer?.opType === 'Constant' ? v.producer.attr('value') : undefined);
   return t instanceof Tensor ? t : undefined;
@@ -30,4 +31,9 @@ export function constBool(v: Value | null | undefined): boolean | undefined {
   if (!t || t.dtype !== DataType.BOOL) return undefined;
   const a = t.toArray() as Uint8Array;
   return a.length ? a[0] !== 0 : undefined;
+}
+
+/** Zeros shaped like `like` (run-time shape). */
+export function zerosLike(ctx: GradContext, like: Value): Value {
+  return ctx.op('Expand', [ctx.scalar(0, ctx.elemType(like)), ctx.op('Shape', [like])]);
 }

@@ -3,7 +3,8 @@ import type { Value } from '../../../ir/node.js';
 import { elemTypeOf } from '../../../ir/types.js';
 import type { GradContext } from '../context.js';
 import type { GradRuleTable } from './types.js';
-import { floatConst, zerosLike } from './window.js';
+import { zerosLike } from './helpers.js';
+import { floatConst } from './window.js';
 
 /** A start past any dim, for "to the beginning" in a reversing Slice (ONNX clamps it). */
 const FAR = 9007199254740991;

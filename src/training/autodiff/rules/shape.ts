@@ -2,7 +2,7 @@ import type { Value } from '../../../ir/node.js';
 import type { GradContext } from '../context.js';
 import { indexingRules } from './indexing.js';
 import type { GradRuleTable } from './types.js';
-import { zerosLike } from './window.js';
+import { zerosLike } from './helpers.js';
 
 /** dY reshaped back to X's run-time shape: the whole rule for ops that only relabel elements. */
 const reshapeBack = (ctx: GradContext, x: Value, dy: Value): Value => ctx.op('Reshape', [dy, ctx.op('Shape', [x])]);

@@ -108,7 +108,3 @@ export function flatZeros(ctx: GradContext, like: Value): Value {
   return ctx.op('Expand', [ctx.scalar(0, ctx.elemType(like)), ctx.op('Reshape', [ctx.op('Size', [like]), ctx.ints([1])])]);
 }
 
-/** Zeros shaped like `like` (run-time shape). */
-export function zerosLike(ctx: GradContext, like: Value): Value {
-  return ctx.op('Expand', [ctx.scalar(0, ctx.elemType(like)), ctx.op('Shape', [like])]);
-}

@@ -246,3 +246,15 @@ test('string attributes keep a leading byte-order mark through encode and decode
   const again = decodeModel(encodeModelToBytes(b.build()));
   assert.equal(again.graph.nodes[0]!.attrString('note', ''), '\uFEFFhello');
 });
+
+test('uniqueNodeName: skips names of existing and inserted nodes, and its own earlier answers', () => {
+  const b = new GraphBuilder('names');
+  const x = b.input('x', DataType.FLOAT, [1]);
+  b.output(b.op('Relu', [x], {}, { name: 'x_cast' }), 'y', DataType.FLOAT, [1]);
+  const g = b.graph;
+  assert.equal(g.uniqueNodeName('x_cast'), 'x_cast_1', 'a node already has the name (a value named x_cast does not exist)');
+  assert.equal(g.uniqueNodeName('x_cast'), 'x_cast_2');
+  g.addNode({ opType: 'Identity', name: 'later', inputs: [x] });
+  assert.equal(g.uniqueNodeName('later'), 'later_1');
+  assert.equal(g.uniqueNodeName('fresh'), 'fresh');
+});

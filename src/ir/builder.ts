@@ -20,7 +20,6 @@ export interface OpOptions {
 export class GraphBuilder {
   readonly graph: Graph;
   private counters = new Map<string, number>();
-  private usedNames: Set<string> | undefined;
 
   constructor(graphOrName: Graph | string = 'main') {
     this.graph = typeof graphOrName === 'string' ? new Graph(graphOrName) : graphOrName;
@@ -83,17 +82,10 @@ export class GraphBuilder {
     });
   }
 
-  /** `opType_N`, skipping names already used by nodes of the graph (ORT rejects duplicates). */
+  /** `opType_N` (N counting per op type), made unique among the graph's node names (ORT rejects duplicates). */
   private freshNodeName(opType: string): string {
-    this.usedNames ??= new Set(this.graph.nodes.map((n) => n.name));
-    for (;;) {
-      const n = (this.counters.get(opType) ?? 0) + 1;
-      this.counters.set(opType, n);
-      const name = `${opType}_${n}`;
-      if (!this.usedNames.has(name)) {
-        this.usedNames.add(name);
-        return name;
-      }
-    }
+    const n = (this.counters.get(opType) ?? 0) + 1;
+    this.counters.set(opType, n);
+    return this.graph.uniqueNodeName(`${opType}_${n}`);
   }
 }

@@ -27,6 +27,8 @@ export class Graph {
   /** TensorAnnotation entries: tensor name → (key → quantization parameter tensor name). */
   quantizationAnnotations: Array<{ tensorName: string; params: Array<[string, string]> }> = [];
   private nameCounter = 0;
+  /** Node names in use or handed out by `uniqueNodeName` (built on its first call). */
+  private nodeNames: Set<string> | undefined;
 
   constructor(name = '', parent?: Graph) {
     this.name = name;
@@ -41,6 +43,19 @@ export class Graph {
       if (v) return v;
     }
     return undefined;
+  }
+
+  /**
+   * A node name not used in this graph: `base`, else `base_1`, `base_2`... (ORT rejects duplicate node
+   * names). Names handed out, and those of nodes inserted since the first call, stay reserved even
+   * after their node is removed, which can only skip a name, never repeat one.
+   */
+  uniqueNodeName(base: string): string {
+    const used = (this.nodeNames ??= new Set(this.nodes.map((n) => n.name)));
+    let name = base;
+    for (let i = 1; used.has(name); i++) name = `${base}_${i}`;
+    used.add(name);
+    return name;
   }
 
   /** A name not used in this scope or any enclosing one: `prefix`, else `prefix_1`, `prefix_2`... */
@@ -134,6 +149,7 @@ export class Graph {
   insertNode(node: Node, where?: { before?: Node; after?: Node }): void {
     if (node.graph && node.graph !== this) throw new FrugalError('E_INVALID_MODEL', `${node.describe()} already belongs to graph '${node.graph.name}'`);
     node.graph = this;
+    this.nodeNames?.add(node.name);
     for (const o of node.outputs) if (o && !this.values.has(o.name)) this.values.set(o.name, o);
     if (where?.before) this.nodes.splice(this.indexOf(where.before), 0, node);
     else if (where?.after) this.nodes.splice(this.indexOf(where.after) + 1, 0, node);

@@ -69,9 +69,8 @@ const SCALARS: Record<OptimizerConfig['kind'], string[]> = { adamw: ['lr', 'step
  */
 export function appendOptimizerUpdate(graph: Graph, params: FusedParam[], cfg: OptimizerConfig, clipNorm?: number): FusedBinding {
   const hyper = resolveHyper(cfg);
-  let k = 0;
   const op = (opType: string, inputs: Value[], name?: string): Value => {
-    const node = graph.addNode({ opType, name: `optim/${opType}_${k++}`, inputs, ...(name ? { outputNames: [name] } : {}) });
+    const node = graph.addNode({ opType, name: graph.uniqueNodeName(`optim/${opType}`), inputs, ...(name ? { outputNames: [name] } : {}) });
     return node.outputs[0]!;
   };
   const consts = new Map<number, Value>();
@@ -87,7 +86,7 @@ export function appendOptimizerUpdate(graph: Graph, params: FusedParam[], cfg: O
   let grads = params.map((p) => p.grad);
   if (clipNorm !== undefined) {
     if (!(clipNorm > 0)) throw new FrugalError('E_USAGE', `gradient clipping norm must be > 0, got ${clipNorm}`);
-    const sq = grads.map((g) => graph.addNode({ opType: 'ReduceSumSquare', name: `optim/clip_sq_${k++}`, inputs: [g], attributes: { keepdims: 0 } }).outputs[0]!);
+    const sq = grads.map((g) => graph.addNode({ opType: 'ReduceSumSquare', name: graph.uniqueNodeName('optim/clip_sq'), inputs: [g], attributes: { keepdims: 0 } }).outputs[0]!);
     const total = sq.length === 1 ? sq[0]! : graph.addNode({ opType: 'Sum', name: 'optim/clip_sum', inputs: sq }).outputs[0]!;
     const scale = op('Min', [c(1), op('Div', [c(clipNorm), op('Sqrt', [total])])]);
     grads = grads.map((g) => op('Mul', [g, scale]));

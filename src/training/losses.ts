@@ -89,15 +89,8 @@ export function appendLoss(graph: Graph, logits: Value, spec: LossSpec, existing
   };
   const k = (name: string, x: number): Value => graph.addInitializer(graph.uniqueName(`loss/${name}`), Tensor.fromArray(DataType.FLOAT, [], [x]));
   // Node names must be unique too (ORT rejects duplicates); value names are made unique by the graph.
-  const nodeNames = new Set(graph.nodes.map((n) => n.name));
-  const nodeName = (base: string): string => {
-    let n = base;
-    for (let i = 1; nodeNames.has(n); i++) n = `${base}_${i}`;
-    nodeNames.add(n);
-    return n;
-  };
   const op = (opType: string, ins: Value[], attrs?: Record<string, number | number[]>, name?: string): Value =>
-    b.op(opType, ins, attrs, { name: nodeName(`loss/${name ?? opType}`) });
+    b.op(opType, ins, attrs, { name: graph.uniqueNodeName(`loss/${name ?? opType}`) });
   const axes = (a: number[]): Value => graph.addInitializer(graph.uniqueName('loss/axes'), Tensor.fromArray(DataType.INT64, [a.length], BigInt64Array.from(a.map(BigInt))));
   // mean over the batch of Σ over classes: per-row sums first, then ReduceMean over axis 0.
   const meanRowSum = (x: Value): Value => op('ReduceMean', [op('ReduceSum', [x, axes([1])], { keepdims: 0 })], { keepdims: 0 });

@@ -124,15 +124,7 @@ function rewriteBatchNorm(model: Model, b: GraphBuilder, bn: Node): BatchNormSta
   const eps = bn.attrFloat('epsilon', 1e-5);
   const momentum = bn.attrFloat('momentum', 0.9);
   const base = bn.name || 'batchnorm';
-  // ORT rejects duplicate node names; value names are kept unique by the graph.
-  const nodeNames = new Set(graph.nodes.map((n) => n.name));
-  const nodeName = (s: string) => {
-    let name = `${base}/${s}`;
-    for (let i = 1; nodeNames.has(name); i++) name = `${base}/${s}_${i}`;
-    nodeNames.add(name);
-    return name;
-  };
-  const name = (s: string) => ({ name: nodeName(s), outputNames: [graph.uniqueName(`${base}/${s}_out`)] });
+  const name = (s: string) => ({ name: graph.uniqueNodeName(`${base}/${s}`), outputNames: [graph.uniqueName(`${base}/${s}_out`)] });
   const op = (opType: string, inputs: Value[], attrs: Record<string, AttributeValue> | undefined, s: string) => b.op(opType, inputs, attrs, name(s));
   const int64 = (vals: number[]) => graph.addInitializer(graph.uniqueName(`${base}/axes`), Tensor.fromArray(DataType.INT64, [vals.length], vals.map(BigInt) as unknown as number[]));
   const scalar = (v: number) => {
@@ -158,7 +150,7 @@ function rewriteBatchNorm(model: Model, b: GraphBuilder, bn: Node): BatchNormSta
       'Add',
       [op('Mul', [running, scalar(momentum)], undefined, `${s}_old`), op('Mul', [op('Squeeze', [batch, squeezeAxes], undefined, `${s}_batch`), scalar(1 - momentum)], undefined, `${s}_new`)],
       undefined,
-      { name: nodeName(`${s}_update`), outputNames: [graph.uniqueName(`${running.name}_updated`)] },
+      { name: graph.uniqueNodeName(`${base}/${s}_update`), outputNames: [graph.uniqueName(`${running.name}_updated`)] },
     );
   const newMean = update(mean, batchMean, 'running_mean');
   const newVar = update(variance, batchVar, 'running_var');
@@ -170,7 +162,7 @@ function rewriteBatchNorm(model: Model, b: GraphBuilder, bn: Node): BatchNormSta
   const saved = extra.slice(2).find((v) => v && (v.uses.length || v.isGraphOutput));
   if (saved) throw new FrugalError('E_UNSUPPORTED', `${bn.describe()}: its output '${saved.name}' (saved batch statistics) is read; prepareForTraining cannot rewrite it`);
   graph.removeNode(bn, true);
-  graph.addNode({ opType: 'Add', name: nodeName('y'), inputs: [scaled, perChannel(bias, 'bias')], outputs: [y] });
+  graph.addNode({ opType: 'Add', name: graph.uniqueNodeName(`${base}/y`), inputs: [scaled, perChannel(bias, 'bias')], outputs: [y] });
   // A training-mode BN's own running_mean/running_var outputs are the same quantities.
   if (extra[0]) extra[0].replaceAllUsesWith(newMean, true);
   if (extra[1]) extra[1].replaceAllUsesWith(newVar, true);

@@ -241,7 +241,7 @@ export function buildTrainingModel(forward: Model, opts: BuildTrainingOptions): 
       graph.renameValue(g, w.gradient);
       out = g;
     } else {
-      out = graph.addNode({ opType: 'Identity', name: graph.uniqueName(`grad_out/${w.name}`), inputs: [g], outputNames: [w.gradient] }).outputs[0]!;
+      out = graph.addNode({ opType: 'Identity', name: graph.uniqueNodeName(`grad_out/${w.name}`), inputs: [g], outputNames: [w.gradient] }).outputs[0]!;
     }
     out.type = tensorType(w.dtype === 'float16' ? DataType.FLOAT16 : DataType.FLOAT, w.dims);
     outputsSoFar.add(out);

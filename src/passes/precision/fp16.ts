@@ -143,7 +143,7 @@ function convert(model: Model, o: Fp16Options & { to: 'float16' | 'bfloat16'; pr
     const key = `${v.name}->${target}`;
     let c = casts.get(key);
     if (!c) {
-      const node = g.addNode({ opType: 'Cast', name: g.uniqueName(`${v.name}_cast`), inputs: [v], attributes: { to: target }, outputNames: [`${v.name}_${target === F32 ? 'fp32' : o.to === 'float16' ? 'fp16' : 'bf16'}`] }, { before });
+      const node = g.addNode({ opType: 'Cast', name: g.uniqueNodeName(`${v.name}_cast`), inputs: [v], attributes: { to: target }, outputNames: [`${v.name}_${target === F32 ? 'fp32' : o.to === 'float16' ? 'fp16' : 'bf16'}`] }, { before });
       inserted.add(node);
       c = node.outputs[0]!;
       c.type = tensorType(target, shapeOf(v.type));
@@ -160,7 +160,7 @@ function convert(model: Model, o: Fp16Options & { to: 'float16' | 'bfloat16'; pr
     p.setOutput(out.producerIndex, inner);
     halfValues.delete(out);
     halfValues.add(inner);
-    inserted.add(g.addNode({ opType: 'Cast', name: g.uniqueName(`${out.name}_cast`), inputs: [inner], attributes: { to: F32 }, outputs: [out] }, { after: p }));
+    inserted.add(g.addNode({ opType: 'Cast', name: g.uniqueNodeName(`${out.name}_cast`), inputs: [inner], attributes: { to: F32 }, outputs: [out] }, { after: p }));
     g.outputs[i] = out;
     stats.castsInserted++;
   }

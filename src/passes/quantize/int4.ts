@@ -305,7 +305,7 @@ function rewriteGather(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefine
   }
   // The op's output has the scales' type: gather in float16, then Cast to the float32 the graph expects.
   const y = n.outputs[0]!;
-  const gathered = g.addNode({ ...init, name: g.uniqueName(`${n.name || 'Gather'}_q4`), outputNames: [`${y.name}_f16`] }, { before: n });
+  const gathered = g.addNode({ ...init, name: g.uniqueNodeName(`${n.name || 'Gather'}_q4`), outputNames: [`${y.name}_f16`] }, { before: n });
   replaceNode(g, n, { opType: 'Cast', inputs: [gathered.outputs[0]!], attributes: { to: DataType.FLOAT } });
   return undefined;
 }
@@ -334,7 +334,7 @@ function rewriteQdq(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefined {
     const inputs = [addConst(w, 'q4', Tensor.fromBytes(dtype, [R, C], data)), addConst(w, 'scales', Tensor.fromArray(DataType.FLOAT, sDims, scales))];
     if (!symmetric) inputs.push(addConst(w, 'zero_points', Tensor.fromBytes(dtype, sDims, packNibbles(scales.length, (i) => q.zeroPoints[sIndex(i)]!))));
     if (len % o.blockSize) ctx.stats.padded++;
-    const node = w.graph.addNode({ opType: 'DequantizeLinear', name: w.graph.uniqueName(`${w.name}_DequantizeLinear`), inputs, attributes: { axis, block_size: o.blockSize }, outputNames: [`${w.name}_dq`] }, firstNodeOf(w.graph));
+    const node = w.graph.addNode({ opType: 'DequantizeLinear', name: w.graph.uniqueNodeName(`${w.name}_DequantizeLinear`), inputs, attributes: { axis, block_size: o.blockSize }, outputNames: [`${w.name}_dq`] }, firstNodeOf(w.graph));
     dq = node.outputs[0]!;
     ctx.cache.set(key, [dq]);
   }

@@ -36,7 +36,7 @@ import {
   StatsCollector,
   transpose2d,
 } from './common.js';
-import { addConstant, dropUnusedInitializers, type Emit, emitBefore, NodeNamer, replaceNode } from './rewrite.js';
+import { addConstant, dropUnusedInitializers, type Emit, emitBefore, replaceNode } from './rewrite.js';
 
 export interface Int8DynamicOptions extends ExclusionOptions {
   /**
@@ -90,14 +90,13 @@ interface Ctx {
   opts: Int8DynamicOptions;
   scheme: Int8WeightScheme;
   stats: StatsCollector;
-  namer: NodeNamer;
   replaced: Set<Value>;
 }
 
 function runDynamic(model: Model, opts: Int8DynamicOptions): PassResult {
   const rec = opts.weightScheme ? { scheme: opts.weightScheme, reason: 'chosen by the caller' } : recommendInt8Scheme(opts.cpu);
   const g = model.graph;
-  const ctx: Ctx = { g, model, opts, scheme: rec.scheme, stats: new StatsCollector(), namer: new NodeNamer(g), replaced: new Set() };
+  const ctx: Ctx = { g, model, opts, scheme: rec.scheme, stats: new StatsCollector(), replaced: new Set() };
   for (const node of [...g.nodes]) {
     if (node.domain !== '' && node.domain !== 'ai.onnx') continue;
     if (node.opType !== 'MatMul' && node.opType !== 'Gemm' && node.opType !== 'Conv' && node.opType !== 'Gather') continue;
@@ -177,20 +176,20 @@ function quantizeMatMul(ctx: Ctx, node: Node): string | undefined {
       if (beta !== 1) {
         const bv = addConstant(g, `${base}_beta`, DataType.FLOAT, [], Float32Array.of(beta));
         const scaled = g.createValue(`${base}_beta_c`);
-        tail.push({ opType: 'Mul', name: ctx.namer.fresh(`${base}/beta`), inputs: [c, bv], outputs: [scaled] });
+        tail.push({ opType: 'Mul', name: ctx.g.uniqueNodeName(`${base}/beta`), inputs: [c, bv], outputs: [scaled] });
         cv = scaled;
       }
-      tail.push({ opType: 'Add', name: ctx.namer.fresh(`${base}/bias`), inputs: [null, cv] });
+      tail.push({ opType: 'Add', name: ctx.g.uniqueNodeName(`${base}/bias`), inputs: [null, cv] });
     }
   }
   const specs: Emit[] = [];
   if ((ctx.opts.form ?? 'fused') === 'fused') {
     const inputs = [a, wq, ws, wzp, bias];
     while (inputs[inputs.length - 1] === null) inputs.pop();
-    specs.push({ opType: 'DynamicQuantizeMatMul', domain: 'com.microsoft', name: tail.length ? ctx.namer.fresh(`${base}/quantized`) : node.name, inputs });
+    specs.push({ opType: 'DynamicQuantizeMatMul', domain: 'com.microsoft', name: tail.length ? ctx.g.uniqueNodeName(`${base}/quantized`) : node.name, inputs });
   } else {
     specs.push(...standardMatMul(ctx, base, a, 'MatMulInteger', wq, wzp, ws, {}));
-    if (bias) tail.unshift({ opType: 'Add', name: ctx.namer.fresh(`${base}/bias`), inputs: [null, bias] });
+    if (bias) tail.unshift({ opType: 'Add', name: ctx.g.uniqueNodeName(`${base}/bias`), inputs: [null, bias] });
   }
   finishRewrite(ctx, node, specs, tail);
   ctx.replaced.add(wv);
@@ -210,18 +209,18 @@ function needsZeroPoint(q: QuantizedWeight): boolean {
  * lets Conv reshape the per-channel product to [C, 1, 1]. The final Mul's first input is left to chain.
  */
 function standardMatMul(ctx: Ctx, base: string, a: Value, integerOp: 'MatMulInteger' | 'ConvInteger', wq: Value, wzp: Value | null, ws: Value, attrs: Record<string, never> | Node['attributes']): Emit[] {
-  const { g, namer } = ctx;
+  const { g } = ctx;
   const [aq, as, azp] = [g.createValue(`${a.name}_quantized`), g.createValue(`${a.name}_scale`), g.createValue(`${a.name}_zero_point`)];
   const acc = g.createValue(`${base}_int32`);
   const accF = g.createValue(`${base}_int32_float`);
   const scale = g.createValue(`${base}_output_scale`);
   const attributes = attrs instanceof Map ? [...attrs.values()] : attrs;
   return [
-    { opType: 'DynamicQuantizeLinear', name: namer.fresh(`${base}/DynamicQuantizeLinear`), inputs: [a], outputs: [aq, as, azp] },
-    { opType: integerOp, name: namer.fresh(`${base}/${integerOp}`), inputs: wzp ? [aq, wq, azp, wzp] : [aq, wq, azp], outputs: [acc], attributes },
-    { opType: 'Cast', name: namer.fresh(`${base}/Cast`), inputs: [acc], outputs: [accF], attributes: { to: DataType.FLOAT } },
-    { opType: 'Mul', name: namer.fresh(`${base}/scale`), inputs: [as, ws], outputs: [scale] },
-    { opType: 'Mul', name: namer.fresh(`${base}/dequantize`), inputs: [accF, scale] },
+    { opType: 'DynamicQuantizeLinear', name: g.uniqueNodeName(`${base}/DynamicQuantizeLinear`), inputs: [a], outputs: [aq, as, azp] },
+    { opType: integerOp, name: g.uniqueNodeName(`${base}/${integerOp}`), inputs: wzp ? [aq, wq, azp, wzp] : [aq, wq, azp], outputs: [acc], attributes },
+    { opType: 'Cast', name: g.uniqueNodeName(`${base}/Cast`), inputs: [acc], outputs: [accF], attributes: { to: DataType.FLOAT } },
+    { opType: 'Mul', name: g.uniqueNodeName(`${base}/scale`), inputs: [as, ws], outputs: [scale] },
+    { opType: 'Mul', name: g.uniqueNodeName(`${base}/dequantize`), inputs: [accF, scale] },
   ];
 }
 
@@ -280,7 +279,7 @@ function quantizeConv(ctx: Ctx, node: Node): string | undefined {
   const tail: Emit[] = [];
   if (b && bData) {
     const bias = addConstant(g, `${b.name}_bias`, DataType.FLOAT, [C, ...dims.slice(2).map(() => 1)], bData);
-    tail.push({ opType: 'Add', name: ctx.namer.fresh(`${base}/bias`), inputs: [null, bias] });
+    tail.push({ opType: 'Add', name: ctx.g.uniqueNodeName(`${base}/bias`), inputs: [null, bias] });
     ctx.replaced.add(b);
   }
   finishRewrite(ctx, node, specs, tail);
@@ -307,7 +306,7 @@ function weightOnlyConv(ctx: Ctx, node: Node): string | undefined {
   const ws = addConstant(g, `${wv.name}_scale`, DataType.FLOAT, perChannel ? [C] : [], q.scales);
   const wzp = addConstant(g, `${wv.name}_zero_point`, q.dtype, perChannel ? [C] : [], q.zeroPoints);
   const deq = g.createValue(`${wv.name}_dequantized`);
-  emitBefore(g, node, [{ opType: 'DequantizeLinear', name: ctx.namer.fresh(`${node.name || wv.name}/weight/DequantizeLinear`), inputs: [wq, ws, wzp], outputs: [deq], attributes: perChannel ? { axis: 0 } : {} }]);
+  emitBefore(g, node, [{ opType: 'DequantizeLinear', name: ctx.g.uniqueNodeName(`${node.name || wv.name}/weight/DequantizeLinear`), inputs: [wq, ws, wzp], outputs: [deq], attributes: perChannel ? { axis: 0 } : {} }]);
   node.setInput(1, deq);
   ctx.replaced.add(wv);
   ctx.stats.bytesBefore += data.byteLength;
@@ -336,7 +335,7 @@ function quantizeGather(ctx: Ctx, node: Node): string | undefined {
   const base = node.name || `Gather_${tv.name}`;
   const gathered = g.createValue(`${base}_quantized`);
   const specs: Emit[] = [
-    { opType: 'Gather', name: ctx.namer.fresh(`${base}/quantized`), inputs: [tq, node.inputs[1]!], outputs: [gathered], attributes: [...node.attributes.values()] },
+    { opType: 'Gather', name: ctx.g.uniqueNodeName(`${base}/quantized`), inputs: [tq, node.inputs[1]!], outputs: [gathered], attributes: [...node.attributes.values()] },
     { opType: 'DequantizeLinear', name: node.name, inputs: [gathered, ts, tzp], attributes: perColumn ? { axis: -1 } : {} },
   ];
   replaceNode(g, node, specs);

@@ -37,7 +37,7 @@ import {
   StatsCollector,
 } from './common.js';
 import { int8DynamicPass } from './int8-dynamic.js';
-import { addConstant, dropUnusedInitializers, emitBefore, NodeNamer } from './rewrite.js';
+import { addConstant, dropUnusedInitializers, emitBefore } from './rewrite.js';
 
 /** How each op takes part in QDQ quantization (a table, so new ops are one line). */
 export const QDQ_OPS: Readonly<Record<string, 'compute' | 'passthrough' | 'activation'>> = Object.freeze({
@@ -208,17 +208,16 @@ async function runStatic(model: Model, opts: Int8StaticOptions): Promise<PassRes
     params.set(v, p);
     return p;
   };
-  const namer = new NodeNamer(g);
   let pairs = 0;
   for (const v of plans.keys()) {
     if (!v.graph || (v.uses.length === 0 && !v.isGraphOutput)) continue; // removed with an activation
-    insertQdq(g, namer, v, paramsOf(v), actType);
+    insertQdq(g, v, paramsOf(v), actType);
     pairs++;
   }
 
   const replaced = new Set<Value>();
   for (const node of computeNodes) {
-    const detail = quantizeWeights(g, namer, node, activationIn.get(node)!, rec.scheme, perChannel, paramsOf, plans, stats, replaced);
+    const detail = quantizeWeights(g, node, activationIn.get(node)!, rec.scheme, perChannel, paramsOf, plans, stats, replaced);
     stats.done(node, detail);
   }
   dropUnusedInitializers(g, replaced);
@@ -289,7 +288,7 @@ function planCompute(node: Node, opts: Int8StaticOptions, isFloat: (v: Value | n
 }
 
 /** Inserts Q → DQ after `v`'s producer; every reader of `v` reads the DQ output instead. */
-function insertQdq(g: Graph, namer: NodeNamer, v: Value, p: ScaleZeroPoint, actType: number): void {
+function insertQdq(g: Graph, v: Value, p: ScaleZeroPoint, actType: number): void {
   const readers = [...v.uses];
   const scale = addConstant(g, `${v.name}_scale`, DataType.FLOAT, [], Float32Array.of(p.scale));
   const zp = addConstant(g, `${v.name}_zero_point`, actType, [], actType === DataType.INT8 ? Int8Array.of(p.zeroPoint) : Uint8Array.of(p.zeroPoint));
@@ -298,8 +297,8 @@ function insertQdq(g: Graph, namer: NodeNamer, v: Value, p: ScaleZeroPoint, actT
   const producer = v.producer;
   const anchor = producer ? g.nodes[g.nodes.indexOf(producer) + 1] : g.nodes[0];
   const specs = [
-    { opType: 'QuantizeLinear', name: namer.fresh(`${v.name}_QuantizeLinear`), inputs: [v, scale, zp], outputs: [q] },
-    { opType: 'DequantizeLinear', name: namer.fresh(`${v.name}_DequantizeLinear`), inputs: [q, scale, zp], outputs: [dq] },
+    { opType: 'QuantizeLinear', name: g.uniqueNodeName(`${v.name}_QuantizeLinear`), inputs: [v, scale, zp], outputs: [q] },
+    { opType: 'DequantizeLinear', name: g.uniqueNodeName(`${v.name}_DequantizeLinear`), inputs: [q, scale, zp], outputs: [dq] },
   ];
   if (anchor) emitBefore(g, anchor, specs);
   else for (const s of specs) g.addNode(s);
@@ -309,7 +308,6 @@ function insertQdq(g: Graph, namer: NodeNamer, v: Value, p: ScaleZeroPoint, actT
 /** Weights (int8 + DQ) and bias (int32 + DQ) of a compute node; returns a description for stats. */
 function quantizeWeights(
   g: Graph,
-  namer: NodeNamer,
   node: Node,
   x: Value,
   scheme: Int8WeightScheme,
@@ -332,7 +330,7 @@ function quantizeWeights(
   const ws = addConstant(g, `${w.name}_scale`, DataType.FLOAT, shape, q.scales);
   const wzp = addConstant(g, `${w.name}_zero_point`, q.dtype, shape, q.zeroPoints);
   const wdq = g.createValue(`${w.name}_dequantized`);
-  emitBefore(g, node, [{ opType: 'DequantizeLinear', name: namer.fresh(`${w.name}_DequantizeLinear`), inputs: [wq, ws, wzp], outputs: [wdq], attributes: axis === undefined ? {} : { axis } }]);
+  emitBefore(g, node, [{ opType: 'DequantizeLinear', name: g.uniqueNodeName(`${w.name}_DequantizeLinear`), inputs: [wq, ws, wzp], outputs: [wdq], attributes: axis === undefined ? {} : { axis } }]);
   node.setInput(1, wdq);
   replaced.add(w);
   stats.bytesBefore += data.byteLength;
@@ -363,7 +361,7 @@ function quantizeWeights(
     const bzv = addConstant(g, `${b.name}_zero_point`, DataType.INT32, axis === undefined ? [] : [n], new Int32Array(axis === undefined ? 1 : n));
     const bdq = g.createValue(`${b.name}_dequantized`);
     const battr: Record<string, number> = axis === undefined ? {} : { axis: bdims.length - 1 };
-    emitBefore(g, node, [{ opType: 'DequantizeLinear', name: namer.fresh(`${b.name}_DequantizeLinear`), inputs: [bqv, bsv, bzv], outputs: [bdq], attributes: battr }]);
+    emitBefore(g, node, [{ opType: 'DequantizeLinear', name: g.uniqueNodeName(`${b.name}_DequantizeLinear`), inputs: [bqv, bsv, bzv], outputs: [bdq], attributes: battr }]);
     node.setInput(2, bdq);
     replaced.add(b);
     stats.bytesBefore += bData.byteLength;

@@ -7,23 +7,6 @@ import type { Graph } from '../../ir/graph.js';
 import { Node, type NodeInit, type Value } from '../../ir/node.js';
 import { Tensor, type TypedArray } from '../../ir/tensor.js';
 
-/** Unique node names for one graph. */
-export class NodeNamer {
-  private readonly used: Set<string>;
-  constructor(g: Graph) {
-    this.used = new Set(g.nodes.map((n) => n.name));
-  }
-  fresh(base: string): string {
-    let name = base;
-    for (let i = 1; this.used.has(name); i++) name = `${base}_${i}`;
-    this.used.add(name);
-    return name;
-  }
-  release(name: string): void {
-    this.used.delete(name);
-  }
-}
-
 /** Adds a constant initializer named after `base` (made unique). */
 export function addConstant(g: Graph, base: string, dtype: number, dims: readonly number[], data: TypedArray): Value {
   return g.addInitializer(g.uniqueName(base), Tensor.fromArray(dtype, dims, data));

@@ -26,21 +26,11 @@ export class GradContext {
   /** Which inputs of `node` need a gradient (set by the engine). */
   needsGrad: boolean[] = [];
   private constCache = new Map<string, Value>();
-  private nodeNames: Set<string>;
 
   constructor(model: Model) {
     this.graph = model.graph;
     this.b = new GraphBuilder(model.graph);
     this.opset = model.opset;
-    this.nodeNames = new Set(model.graph.nodes.map((n) => n.name));
-  }
-
-  /** A node name not used in the graph yet (ORT rejects duplicate node names). */
-  private nodeName(base: string): string {
-    let name = base;
-    for (let i = 1; this.nodeNames.has(name); i++) name = `${base}_${i}`;
-    this.nodeNames.add(name);
-    return name;
   }
 
   /** Does input `i` of the current node need a gradient? */
@@ -51,14 +41,14 @@ export class GradContext {
   /** Appends a backward node with one output, named after the forward node. */
   op(opType: string, inputs: Array<Value | null>, attrs?: Record<string, AttributeValue | TypedAttribute>): Value {
     const base = this.node ? `grad/${this.node.name || this.node.opType}/${opType}` : `grad/${opType}`;
-    return this.b.op(opType, inputs, attrs, { name: this.nodeName(base), outputNames: [this.graph.uniqueName(`${base}_out`)] });
+    return this.b.op(opType, inputs, attrs, { name: this.graph.uniqueNodeName(base), outputNames: [this.graph.uniqueName(`${base}_out`)] });
   }
 
   /** Appends a backward node with several outputs. */
   ops(opType: string, inputs: Array<Value | null>, count: number, attrs?: Record<string, AttributeValue | TypedAttribute>): Value[] {
     const base = this.node ? `grad/${this.node.name || this.node.opType}/${opType}` : `grad/${opType}`;
     const names = Array.from({ length: count }, (_, i) => this.graph.uniqueName(`${base}_out${i}`));
-    return this.b.ops(opType, inputs, count, attrs, { name: this.nodeName(base), outputNames: names });
+    return this.b.ops(opType, inputs, count, attrs, { name: this.graph.uniqueNodeName(base), outputNames: names });
   }
 
   /** Static shape of a forward value (dims may be symbolic); throws when the rank is unknown. */

@@ -122,7 +122,7 @@ const shape = (v: Value | null | undefined): Shape | undefined => {
 
 /** FLOPs of one node (null when unknown). Subgraph costs come from `graphFlops`. */
 export function nodeFlops(node: Node): number | null {
-  const op = node.domain === '' || node.domain === 'ai.onnx' ? node.opType : `${node.domain}::${node.opType}`;
+  const op = node.qualifiedOp;
   const out = shape(node.outputs[0]);
   const outN = numel(out);
   if (ZERO_COST.has(op)) return 0;

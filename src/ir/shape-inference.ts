@@ -73,7 +73,7 @@ export function inferShapes(model: Model, opts: InferenceOptions = {}): Inferenc
 
 /** Lookup used by `inferShapes`: the rule for a node, or undefined. */
 export function shapeRuleFor(node: Node): ShapeRule | undefined {
-  const key = node.domain === '' || node.domain === 'ai.onnx' ? node.opType : `${node.domain}::${node.opType}`;
+  const key = node.qualifiedOp;
   return Object.prototype.hasOwnProperty.call(SHAPE_RULES, key) ? SHAPE_RULES[key] : undefined;
 }
 

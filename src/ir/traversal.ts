@@ -1,6 +1,5 @@
 import { FrugalError } from '../errors.js';
 import type { Graph } from './graph.js';
-import type { Model } from './model.js';
 import type { Node, Value } from './node.js';
 
 /**
@@ -107,7 +106,3 @@ export function eliminateDeadCode(graph: Graph, opts: { keepInitializers?: boole
   return removed;
 }
 
-/** Dead-code elimination over a model's main graph. */
-export function eliminateDeadCodeInModel(model: Model): number {
-  return eliminateDeadCode(model.graph);
-}

@@ -66,11 +66,6 @@ function float16Table(): Float32Array {
   return (f16Table = table);
 }
 
-/** float16 bit pattern → float32 value (exact). */
-export function float16BitsToFloat32(h: number): number {
-  return float16Table()[h & 0xffff]!;
-}
-
 /** Converts float32 values to float16 bit patterns, rounding to nearest even. */
 export function float32ToFloat16Bits(src: Float32Array | ArrayLike<number>): Uint16Array {
   const f32 = src instanceof Float32Array ? src : Float32Array.from(src);

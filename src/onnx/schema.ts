@@ -12,7 +12,6 @@
  * of TensorProto: decoded into that typed array, encoded packed (proto2 `[packed = true]`). Every other
  * repeated scalar is encoded unpacked, as proto2 does by default; the decoder accepts both forms.
  */
-import { FrugalError } from '../errors.js';
 
 export type ScalarKind = 'int32' | 'int64' | 'uint64' | 'float' | 'double' | 'string' | 'bytes' | 'enum';
 export type FieldKind = ScalarKind | 'message';
@@ -180,8 +179,3 @@ export const SCHEMA: Readonly<Record<string, MessageSchema>> = Object.freeze(
   Object.fromEntries(Object.entries(ROWS).map(([name, rows]) => [name, buildMessage(name, rows)])),
 );
 
-export function messageSchema(name: string): MessageSchema {
-  const s = SCHEMA[name];
-  if (s === undefined) throw new FrugalError('E_USAGE', `ONNX schema has no message named ${name}`);
-  return s;
-}

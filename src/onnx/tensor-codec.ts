@@ -1,5 +1,5 @@
 import { FrugalError } from '../errors.js';
-import { byteSizeOf, DataType, dataTypeInfo, dataTypeName, isKnownDataType } from '../ir/dtype.js';
+import { byteSizeOf, DataType, dataTypeInfo, isKnownDataType } from '../ir/dtype.js';
 import type { SparseTensor } from '../ir/node.js';
 import { Tensor, type TensorExtra } from '../ir/tensor.js';
 import { resolveExternalData } from './external-data.js';
@@ -225,7 +225,3 @@ export function sparseToProto(s: SparseTensor): SparseTensorProto {
   return { values: tensorToProto(s.values), indices: tensorToProto(s.indices), dims: [...s.dims] };
 }
 
-/** Human description used in size errors. */
-export function describeTensor(t: Tensor): string {
-  return `'${t.name}' ${dataTypeName(t.dtype)}[${t.dims.join(',')}]`;
-}

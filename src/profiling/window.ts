@@ -18,8 +18,8 @@
  */
 import { FrugalError } from '../errors.js';
 import { type CarbonOptions, type CarbonSettings, carbonGrams, resolveCarbon } from './carbon.js';
-import { createMeters, type MeterOptions } from './meters/registry.js';
-import type { EnergyMeter, EnergySource, MeterDevice, MeterHandle, MeterMark, MeterReading, MeterStatus } from './meters/types.js';
+import { createMeters, type MeterOptions, meterStatuses, selectMeters } from './meters/registry.js';
+import { type EnergyMeter, type EnergySource, isMeasured, type MeterDevice, type MeterHandle, type MeterMark, type MeterReading, type MeterStatus } from './meters/types.js';
 import { cpuTime, type CpuTime, cpuTimeSince, nowMs } from './timer.js';
 
 export interface MonitorOptions {
@@ -118,7 +118,7 @@ export class EnergyMonitor {
 
   /** Every meter's status: available or why not, and how to fix it. */
   statuses(): MeterStatus[] {
-    return this.meters.map((m) => m.status());
+    return meterStatuses(this.meters);
   }
 
   /** The meter that supplies each device's figure. */
@@ -135,12 +135,8 @@ export class EnergyMonitor {
   /** Opens the available meters (done by the first `begin`; call it early so samplers warm up). */
   start(): void {
     if (this.open) return;
-    this.open = [];
-    for (const m of this.meters) {
-      if (!m.status().available) continue;
-      this.open.push({ meter: m, handle: m.open() });
-      this.preferred[m.device] ??= m;
-    }
+    this.open = this.meters.filter((m) => m.status().available).map((m) => ({ meter: m, handle: m.open() }));
+    Object.assign(this.preferred, selectMeters(this.meters));
   }
 
   /** Begins a window, nested in the innermost open one. */
@@ -207,7 +203,7 @@ export class EnergyMonitor {
 /** Sums per-device readings into one figure that keeps every part's source. */
 export function combine(parts: MeterReading[]): EnergyFigure {
   const sources = parts.map((p) => p.source);
-  const estimated = sources.some((s) => !s.startsWith('measured:'));
+  const estimated = !sources.every(isMeasured);
   const short = parts.filter((p) => p.joules === null);
   if (parts.length === 0) return { joules: null, sources, estimated, parts, note: 'no energy meter is open' };
   if (short.length) return { joules: null, sources, estimated, parts, note: short.map((p) => `${p.meter}: ${p.note}`).join('; ') };

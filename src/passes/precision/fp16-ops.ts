@@ -59,7 +59,7 @@ export const FLOAT32_ONLY_INPUTS: Readonly<Record<string, readonly number[]>> = 
 });
 
 /** The block list for a target: provider refusals (CPU only) plus the overflow-prone and dtype ops. */
-export function blockedOps(to: 'float16' | 'bfloat16', provider: 'cpu' | 'any'): { has(op: string): boolean; reason(op: string): string | undefined } {
+export function blockedOps(to: 'float16' | 'bfloat16', provider: 'cpu' | 'any'): { reason(op: string): string | undefined } {
   const reason = (op: string): string | undefined => {
     if (FP16_DTYPE_OPS.has(op)) return 'creates float tensors from a dtype attribute or quantizes: kept in float32';
     if (provider === 'cpu' && to === 'bfloat16') return 'the CPU provider has no bfloat16 kernel for it (onnxruntime-node 1.30)';
@@ -67,5 +67,5 @@ export function blockedOps(to: 'float16' | 'bfloat16', provider: 'cpu' | 'any'):
     if (FP16_OVERFLOW_PRONE.has(op)) return `overflow-prone in ${to === 'float16' ? 'float16 (max 65504)' : 'bfloat16 (8-bit mantissa)'}`;
     return undefined;
   };
-  return { has: (op) => reason(op) !== undefined, reason };
+  return { reason };
 }

@@ -84,12 +84,6 @@ export function computeScaleZeroPoint(rmin: number, rmax: number, range: QRange,
  */
 export const ROUNDING_MAGIC = 6755399441055744;
 
-/** Quantizes one value (saturating). */
-export function quantizeValue(x: number, sz: ScaleZeroPoint, range: QRange): number {
-  const q = roundHalfEven(x / sz.scale) + sz.zeroPoint;
-  return q < range.qmin ? range.qmin : q > range.qmax ? range.qmax : q;
-}
-
 /** How a weight tensor is quantized. */
 export interface WeightQuantOptions {
   /** Int8 weight scheme (see cpu-features.ts): 's8', 's8-reduced' (7-bit) or 'u8' (asymmetric uint8). */
@@ -162,10 +156,10 @@ export function quantizeWeight(data: Float32Array, dims: readonly number[], opts
 }
 
 /**
- * `quantizeValue` over data[start..end) with one scale and zero point, writing `out` and adding the
- * squared dequantization error and squared value to `sums`. The same arithmetic as `quantizeValue`
- * (division by the scale, ties to even, saturation) with the rounding inlined: this loop runs once per
- * weight element, and a call per element made quantizing a 110M-parameter model take seconds.
+ * Quantizes data[start..end) with one scale and zero point, writing `out` and adding the squared
+ * dequantization error and squared value to `sums`: division by the scale, ties to even, saturation, with
+ * the rounding inlined. This loop runs once per weight element, and a call per element made quantizing a
+ * 110M-parameter model take seconds.
  */
 function quantizeRun(data: Float32Array, out: Int8Array | Uint8Array, start: number, end: number, p: ScaleZeroPoint, range: QRange, sums: { err: number; ref: number }): void {
   const { scale, zeroPoint } = p;

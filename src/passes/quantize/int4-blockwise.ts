@@ -20,7 +20,7 @@ export interface BlockQuantized {
   kBlocks: number;
   /**
    * Codes 0..15, two per byte: `rows × kBlocks × blockSize / 2` bytes (padded), vector-major then element
-   * order, element 2j of a block in the low nibble of byte j. This is MatMulNBits's `B` layout as it is.
+   * order, element 2j of a block in the low nibble of byte j. This is MatMulNBits's `B` layout (uint8 [N, kBlocks, blockSize / 2]) as it is.
    */
   packed: Uint8Array;
   /** One scale per block, `rows × kBlocks`. */
@@ -243,11 +243,6 @@ function code4(x: number, scale: number, zp: number): number {
   return c < 0 ? 0 : c > 15 ? 15 : c;
 }
 
-/** MatMulNBits `B`: uint8 [N, kBlocks, blockSize / 2], which is `q.packed` as it is. */
-export function packMatMulNBitsWeight(q: BlockQuantized): Uint8Array {
-  return q.packed;
-}
-
 /**
  * MatMulNBits packed `zero_points`: uint8 [N, ceil(kBlocks / 2)]. Each row is padded to whole bytes on
  * its own (unlike an ONNX uint4 tensor, which packs across rows): block b of row n is nibble b % 2 of
@@ -265,28 +260,10 @@ export function packMatMulNBitsZeroPoints(q: BlockQuantized): Uint8Array {
   return out;
 }
 
-/**
- * Packs values as an ONNX 4-bit tensor (row-major over the whole tensor, element 2i in the low nibble of
- * byte i). `value(i)` gives the nibble of flat element i (already masked or in range).
- */
-export function packNibbles(count: number, value: (i: number) => number): Uint8Array {
-  const out = new Uint8Array(Math.ceil(count / 2));
-  for (let i = 0; i < count; i++) {
-    const nib = value(i) & 0x0f;
-    out[i >> 1] |= i & 1 ? nib << 4 : nib;
-  }
-  return out;
-}
-
 /** Code of element `k` of vector `r` (k < len). */
 export function codeAt(q: BlockQuantized, r: number, k: number): number {
-  const e = (r * q.kBlocks + Math.floor(k / q.blockSize)) * q.blockSize + (k % q.blockSize);
+  const e = r * q.kBlocks * q.blockSize + k; // vector r's padded codes, then element k
   const byte = q.packed[e >> 1]!;
   return e & 1 ? byte >> 4 : byte & 0x0f;
 }
 
-/** The dequantized value of element `k` of vector `r`: (code - zero point) × scale, in float32. */
-export function dequantizedAt(q: BlockQuantized, r: number, k: number): number {
-  const bi = r * q.kBlocks + Math.floor(k / q.blockSize);
-  return Math.fround((codeAt(q, r, k) - q.zeroPoints[bi]!) * q.scales[bi]!);
-}

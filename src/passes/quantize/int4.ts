@@ -21,10 +21,10 @@ import type { Graph } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
 import type { Node, NodeInit, Value } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
-import { float32ToFloat16Bits } from '../../onnx/packing.js';
+import { float32ToFloat16Bits, packInt4 } from '../../onnx/packing.js';
 import { elemTypeOf } from '../../ir/types.js';
 import type { Pass, PassResult } from '../pass.js';
-import { type BlockQuantized, codeAt, packMatMulNBitsWeight, packMatMulNBitsZeroPoints, packNibbles, quantizeBlockwise } from './int4-blockwise.js';
+import { type BlockQuantized, codeAt, packMatMulNBitsZeroPoints, quantizeBlockwise } from './int4-blockwise.js';
 import { raiseOpsetTo21 } from './int4-opset.js';
 
 export interface Int4Options {
@@ -262,7 +262,7 @@ function rewriteMatMul(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefine
 function matMulNBitsInitializers(w: Value, q: BlockQuantized): Value[] {
   const N = q.rows;
   const out = [
-    addConst(w, 'q4', Tensor.fromBytes(DataType.UINT8, [N, q.kBlocks, q.blockSize / 2], packMatMulNBitsWeight(q))),
+    addConst(w, 'q4', Tensor.fromBytes(DataType.UINT8, [N, q.kBlocks, q.blockSize / 2], q.packed)),
     addConst(w, 'scales', Tensor.fromArray(DataType.FLOAT, [N, q.kBlocks], q.scales)),
   ];
   if (!q.symmetric) out.push(addConst(w, 'zero_points', Tensor.fromBytes(DataType.UINT8, [N, Math.ceil(q.kBlocks / 2)], packMatMulNBitsZeroPoints(q))));
@@ -289,7 +289,7 @@ function rewriteGather(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefine
       ? Tensor.fromArray(DataType.FLOAT16, [V, q.kBlocks], float32ToFloat16Bits(q.scales.map((s) => Math.max(-65504, Math.min(65504, s)))))
       : Tensor.fromArray(DataType.FLOAT, [V, q.kBlocks], q.scales);
     vals = [addConst(w, 'q4', Tensor.fromBytes(symmetric ? DataType.INT4 : DataType.UINT4, [V, D], data)), addConst(w, 'scales', scales)];
-    if (!symmetric) vals.push(addConst(w, 'zero_points', Tensor.fromBytes(DataType.UINT4, [V, q.kBlocks], packNibbles(V * q.kBlocks, (i) => q.zeroPoints[i]!))));
+    if (!symmetric) vals.push(addConst(w, 'zero_points', Tensor.fromBytes(DataType.UINT4, [V, q.kBlocks], packInt4(q.zeroPoints))));
     ctx.cache.set(key, vals);
   }
   markSource(w);
@@ -324,15 +324,22 @@ function rewriteQdq(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefined {
     // Vectors run along `axis`; the other axis indexes them.
     const q = axis === 0 ? quantizeBlockwise(src, C, R, 1, C, o.blockSize, symmetric) : quantizeBlockwise(src, R, C, C, 1, o.blockSize, symmetric);
     const len = axis === 0 ? R : C;
-    const at = (r: number, c: number): number => (axis === 0 ? codeAt(q, c, r) : codeAt(q, r, c));
+    // Codes in the weight's own row-major order; symmetric data is int4 (code − 8, i.e. the nibble ^ 8).
+    const codes = new Uint8Array(R * C);
+    for (let r = 0; r < R; r++) {
+      for (let c = 0; c < C; c++) {
+        const code = axis === 0 ? codeAt(q, c, r) : codeAt(q, r, c);
+        codes[r * C + c] = symmetric ? code ^ 8 : code;
+      }
+    }
     const dtype = symmetric ? DataType.INT4 : DataType.UINT4;
-    const data = packNibbles(R * C, (i) => (symmetric ? at(Math.floor(i / C), i % C) ^ 8 : at(Math.floor(i / C), i % C)));
+    const data = packInt4(codes);
     // Scales (and zero points) have the weight's shape with the blocked axis shrunk to kBlocks.
     const sDims = axis === 0 ? [q.kBlocks, C] : [R, q.kBlocks];
     const sIndex = (i: number): number => (axis === 0 ? (i % C) * q.kBlocks + Math.floor(i / C) : i);
     const scales = new Float32Array(q.scales.length).map((_, i) => q.scales[sIndex(i)]!);
     const inputs = [addConst(w, 'q4', Tensor.fromBytes(dtype, [R, C], data)), addConst(w, 'scales', Tensor.fromArray(DataType.FLOAT, sDims, scales))];
-    if (!symmetric) inputs.push(addConst(w, 'zero_points', Tensor.fromBytes(dtype, sDims, packNibbles(scales.length, (i) => q.zeroPoints[sIndex(i)]!))));
+    if (!symmetric) inputs.push(addConst(w, 'zero_points', Tensor.fromBytes(dtype, sDims, packInt4(Uint8Array.from({ length: scales.length }, (_, i) => q.zeroPoints[sIndex(i)]!)))));
     if (len % o.blockSize) ctx.stats.padded++;
     const node = w.graph.addNode({ opType: 'DequantizeLinear', name: w.graph.uniqueNodeName(`${w.name}_DequantizeLinear`), inputs, attributes: { axis, block_size: o.blockSize }, outputNames: [`${w.name}_dq`] }, firstNodeOf(w.graph));
     dq = node.outputs[0]!;

@@ -19,6 +19,6 @@ export const GRADIENT_RULES: Readonly<GradRuleTable> = Object.freeze({
 
 /** The rule for a node, or undefined. */
 export function gradientRuleFor(node: Node): GradRule | undefined {
-  const key = node.domain === '' || node.domain === 'ai.onnx' ? node.opType : `${node.domain}::${node.opType}`;
+  const key = node.qualifiedOp;
   return Object.prototype.hasOwnProperty.call(GRADIENT_RULES, key) ? GRADIENT_RULES[key] : undefined;
 }

@@ -3,11 +3,13 @@
  * run (this machine is shared and noisy: medians and ratios, never a lone absolute time).
  */
 import { codecBench } from './codec.js';
+import { optimizerBench } from './optimizer.js';
 import { profileBench } from './profile.js';
 import { quantizeBench } from './quantize.js';
 import { trainBench } from './train.js';
+import { trainKernelsBench } from './train-kernels.js';
 
-const BENCHES: Record<string, (args: string[]) => Promise<Record<string, unknown>>> = { codec: codecBench, profile: profileBench, train: trainBench, quantize: quantizeBench };
+const BENCHES: Record<string, (args: string[]) => Promise<Record<string, unknown>>> = { codec: codecBench, profile: profileBench, train: trainBench, quantize: quantizeBench, optimizer: optimizerBench, 'train-kernels': trainKernelsBench };
 
 async function main(): Promise<number> {
   const [name, ...rest] = process.argv.slice(2);

@@ -6,7 +6,7 @@
  *   npm run teachers              # both
  *   npm run teachers -- mnist     # one
  *
- * Everything is seeded; with `--threads 1` a rerun gives the same weights bit for bit (more threads
+ * Everything is seeded; with `--threads=1` a rerun gives the same weights bit for bit (more threads
  * change float summation order). Commands, accuracies and times are recorded in BENCHMARKS.md.
  */
 import { mkdirSync } from 'node:fs';

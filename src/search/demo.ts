@@ -7,12 +7,13 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadModel, saveModel, writeFileAtomic } from '../onnx/index.js';
+import { decodeModel, encodeModelToBytes, loadModel, saveModel, writeFileAtomic } from '../onnx/index.js';
 import { applyQuantizeMode, getQuantizeMode } from '../passes/registry.js';
 import { profileModels } from '../profiling/profiler.js';
 import type { ProfileRecord } from '../profiling/records.js';
 import { escapeHtml as esc, htmlDocument, htmlSection } from '../report/html.js';
 import { markdownReport } from '../report/markdown.js';
+import { openDatasetFeed } from '../training/dataset-feed.js';
 import { evaluateModel } from '../training/evaluate.js';
 import { paretoFront } from './pareto.js';
 
@@ -87,9 +88,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const limit = quick ? (t.dataset === 'mnist' ? 500 : 200) : undefined;
     const made: Array<{ mode: string; file: string; sizeBytes: number; accuracy: number; passStats: DemoVariant['passStats'] }> = [];
     let evaluated = 0;
+    // Read once per teacher: the file, and its test data (for text: tokenized once, not per variant).
+    const teacher = await loadModel(source);
+    const feed = openDatasetFeed(t.dataset, teacher, { ...(limit !== undefined ? { testLimit: limit } : {}), evalOnly: true });
+    const teacherBytes = encodeModelToBytes(teacher);
     for (const mode of DEMO_MODES) {
       say(`[${t.name}] ${mode}: ${mode === 'fp32' ? 'copying the teacher' : 'quantizing'}`);
-      const model = await loadModel(source);
+      // A fresh copy per mode: passes modify their input.
+      const model = mode === 'fp32' ? teacher : decodeModel(teacherBytes.slice());
       let out = model;
       let passStats: DemoVariant['passStats'] = [];
       const file = path.join(dir, mode === 'fp32' ? 'model.onnx' : getQuantizeMode(mode).fileName);
@@ -102,7 +108,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       }
       const saved = await saveModel(out, file, { externalData: false, protect: [source] });
       say(`[${t.name}] ${mode}: evaluating accuracy on ${limit ?? 'all'} test examples`);
-      const acc = await evaluateModel(out, t.dataset, limit !== undefined ? { limit } : {});
+      const acc = await evaluateModel(out, t.dataset, { feed });
       evaluated = acc.count;
       made.push({ mode, file, sizeBytes: saved.bytes, accuracy: acc.accuracy, passStats });
     }

@@ -16,6 +16,12 @@ export interface EvaluateOptions {
   intraOpThreads?: number;
   /** Execution provider (default cpu). */
   ep?: string;
+  /**
+   * The test data, already opened (`openDatasetFeed(dataset, model, { testLimit, evalOnly: true })`), to
+   * score several variants of one model without re-reading (and, for text, re-tokenizing) it each time.
+   * `limit` is then the feed's own.
+   */
+  feed?: DatasetFeed;
 }
 
 export interface EvaluateResult {
@@ -56,7 +62,7 @@ export async function accuracyOnTest(session: FrugalSession, feed: DatasetFeed, 
 export async function evaluateModel(model: Model, dataset: string, opts: EvaluateOptions = {}): Promise<EvaluateResult> {
   const batchSize = opts.batchSize ?? 256;
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new FrugalError('E_USAGE', `batch size must be a positive integer, got ${batchSize}`);
-  const feed = openDatasetFeed(dataset, model, { ...(opts.limit !== undefined ? { testLimit: opts.limit } : {}), evalOnly: true });
+  const feed = opts.feed ?? openDatasetFeed(dataset, model, { ...(opts.limit !== undefined ? { testLimit: opts.limit } : {}), evalOnly: true });
   const session = await createSession(model, { ...(opts.intraOpThreads ? { intraOpThreads: opts.intraOpThreads } : {}), ...(opts.ep ? { ep: opts.ep } : {}) });
   try {
     return await accuracyOnTest(session, feed, batchSize);

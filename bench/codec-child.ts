@@ -1,5 +1,6 @@
 /** One measured operation in a fresh process: `codec` = loadModel + saveModel, `io` = readFile + writeFile. */
-import { promises as fsp, readFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import { ownPeakRss } from './child.js';
 import { loadModel, saveModel } from '../src/onnx/index.js';
 
 const [mode, input, output] = process.argv.slice(2) as ['codec' | 'io', string, string];
@@ -16,17 +17,4 @@ if (mode === 'codec') {
   await fh.close();
 }
 const seconds = (performance.now() - t0) / 1000;
-/**
- * This process's own peak RSS. getrusage's maxRSS can carry the parent's peak over an exec on Linux, so
- * read the kernel's high-water mark of this address space (VmHWM) where /proc exists.
- */
-function ownPeakRss(): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (m) return Number(m[1]) * 1024;
-  } catch {
-    // Not Linux: fall back to getrusage.
-  }
-  return process.resourceUsage().maxRSS * 1024;
-}
 process.stdout.write(JSON.stringify({ seconds, maxRssBytes: ownPeakRss() }));

@@ -4,7 +4,7 @@
  * operation's own), alternating, several repetitions, medians.
  * Goal (issue 2): ratio ≤ 2 and peak RSS ≤ 2× the file size.
  */
-import { execFileSync } from 'node:child_process';
+import { type ChildResult, runChild } from './child.js';
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,10 +15,8 @@ import { buildZooModel } from '../src/zoo/index.js';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'codec-child.js');
 
-function child(mode: 'codec' | 'io', input: string, output: string): { seconds: number; maxRssBytes: number } {
-  const out = execFileSync(process.execPath, [CHILD, mode, input, output], { encoding: 'utf8', maxBuffer: 1 << 20 });
-  rmSync(output, { force: true });
-  return JSON.parse(out) as { seconds: number; maxRssBytes: number };
+function child(mode: 'codec' | 'io', input: string, output: string): ChildResult {
+  return runChild([CHILD, mode, input, output], output);
 }
 
 export async function codecBench(args: string[]): Promise<Record<string, unknown>> {

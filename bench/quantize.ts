@@ -11,8 +11,8 @@
  * - real: every model in ../shared/data/models and the PP-OCR models, in every mode (see quantize-real-models.ts).
  */
 import { intArg } from './args.js';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { type ChildResult, ownPeakRss, runChild } from './child.js';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -97,13 +97,7 @@ async function bertLatencyBench(dir: string, fp32: string): Promise<Record<strin
   return r;
 }
 
-type ChildResult = { seconds: number; maxRssBytes: number };
-
-function child(args: string[], output: string): ChildResult {
-  const out = execFileSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
-  rmSync(output, { force: true });
-  return JSON.parse(out.trim().split('\n').pop()!) as ChildResult;
-}
+const child = runChild;
 
 async function toolBench(dir: string, fp32: string, reps: number): Promise<Record<string, unknown>> {
   const modelBytes = statSync(fp32).size;
@@ -169,19 +163,6 @@ export async function quantizeBench(args: string[]): Promise<Record<string, unkn
   }
 }
 
-/**
- * This process's own peak RSS: VmHWM belongs to the address space, which exec replaces; getrusage's
- * maxRSS is carried across fork+exec on Linux, so a child of a big parent would report the parent's peak.
- */
-function peakRss(): number {
-  try {
-    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (m) return Number(m[1]) * 1024;
-  } catch {
-    // not Linux
-  }
-  return process.resourceUsage().maxRSS * 1024;
-}
 
 /** Child process: `node quantize.js child <mode> <in> <out>` quantizes one file and prints its time and peak RSS. */
 async function childMain(mode: string, input: string, output: string): Promise<void> {
@@ -190,7 +171,7 @@ async function childMain(mode: string, input: string, output: string): Promise<v
   const r = await applyQuantizeMode(model, mode);
   await saveModel(r.model, output, { externalData: false });
   const seconds = (performance.now() - t0) / 1000;
-  process.stdout.write(JSON.stringify({ seconds, maxRssBytes: peakRss() }) + '\n');
+  process.stdout.write(JSON.stringify({ seconds, maxRssBytes: ownPeakRss() }) + '\n');
 }
 
 if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url && process.argv[2] === 'child') {

@@ -3,7 +3,7 @@
  * the library; errors print one line (no stack trace for a FrugalError) and exit non-zero:
  * 0 success, 1 failure, 2 usage error.
  */
-import { readFileSync } from 'node:fs';
+import { frugalVersion } from '../profiling/records.js';
 import { FrugalError, isFrugalError } from '../errors.js';
 import { type Command, type CommandContext, helpText, parseCommandArgs } from './command.js';
 import { convertCommand } from './commands/convert.js';
@@ -18,11 +18,6 @@ import { compareCommand } from './commands/compare.js';
 
 /** The command table. */
 export const COMMANDS: readonly Command[] = Object.freeze([demoCommand, inspectCommand, convertCommand, runCommand, profileCommand, trainCommand, evalCommand, quantizeCommand, compareCommand]);
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
@@ -46,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (name === '--version' || name === '-v') {
-    process.stdout.write(version() + '\n');
+    process.stdout.write(frugalVersion() + '\n');
     return 0;
   }
   const cmd = COMMANDS.find((c) => c.name === name);

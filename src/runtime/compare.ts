@@ -24,6 +24,7 @@ import { openDatasetFeed } from '../training/dataset-feed.js';
 import { feedSpecsOf, randomFeeds } from './feeds.js';
 import { createSession, type FrugalSession } from './session.js';
 import { toOrtTensor } from './tensors.js';
+import { argmax } from '../util/argmax.js';
 
 export interface CompareOptions {
   /** Real inputs with labels from a built-in dataset ('mnist', 'spam'): enables accuracy. */
@@ -173,14 +174,8 @@ class Accumulator {
       return;
     }
     for (let o = 0; o + k <= r.length; o += k) {
-      let ar = o;
-      let ac = o;
-      for (let j = o + 1; j < o + k; j++) {
-        if (r[j]! > r[ar]!) ar = j;
-        if (c[j]! > c[ac]!) ac = j;
-      }
       this.rows++;
-      if (ar === ac) this.agree++;
+      if (argmax(r, o, k) === argmax(c, o, k)) this.agree++;
     }
   }
 
@@ -227,11 +222,7 @@ function samplesFor(model: Model, opts: CompareOptions): { source: string; sampl
 
 function argmaxRows(data: ArrayLike<number>, classes: number, labels: Uint8Array): number {
   let correct = 0;
-  for (let i = 0; i < labels.length; i++) {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (data[i * classes + c]! > data[i * classes + best]!) best = c;
-    if (best === labels[i]) correct++;
-  }
+  for (let i = 0; i < labels.length; i++) if (argmax(data, i * classes, classes) === labels[i]) correct++;
   return correct;
 }
 

@@ -7,6 +7,7 @@ import { batches } from '../data/index.js';
 import type { Model } from '../ir/model.js';
 import { createSession, type FrugalSession } from '../runtime/index.js';
 import { type DatasetFeed, openDatasetFeed } from './dataset-feed.js';
+import { argmax } from '../util/argmax.js';
 
 export interface EvaluateOptions {
   /** Score only the first N test examples. */
@@ -28,13 +29,6 @@ export interface EvaluateResult {
   /** Fraction of test examples whose arg-max logit is the label. */
   accuracy: number;
   count: number;
-}
-
-/** Index of the largest of `n` values at `offset` (first one on ties). */
-function argmax(a: Float32Array, offset: number, n: number): number {
-  let best = 0;
-  for (let c = 1; c < n; c++) if (a[offset + c]! > a[offset + best]!) best = c;
-  return best;
 }
 
 /**

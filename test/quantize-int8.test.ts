@@ -213,6 +213,16 @@ test('int8 dynamic: exclusions by name and op type, Conv modes, bad options', as
   }
 });
 
+test('int8 dynamic on embeddings alone adds no com.microsoft opset import (nothing from that domain is emitted)', async () => {
+  const b = new GraphBuilder('emb');
+  const ids = b.input('ids', DataType.INT64, [4]);
+  b.output(b.op('Gather', [b.constant('table', DataType.FLOAT, [100, 64], randn(60, 6400)), ids], {}, { name: 'embed' }), 'e', DataType.FLOAT, [4, 64]);
+  const r = await runPass(int8DynamicPass({}), b.build({ opsetImports: { '': 17 } }));
+  assert.ok(r.modified);
+  assert.ok(r.model.graph.nodes.some((n) => n.opType === 'DequantizeLinear'));
+  assert.equal(r.model.opsetImports.has('com.microsoft'), false);
+});
+
 test('int8 dynamic below opset 11: the fused form quantizes MatMul (a com.microsoft op), ops that need newer ONNX ops are skipped with the reason', async () => {
   const build = () => {
     const b = new GraphBuilder('old');

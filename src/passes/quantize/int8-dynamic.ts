@@ -110,7 +110,6 @@ function runDynamic(model: Model, opts: Int8DynamicOptions): PassResult {
   }
   dropUnusedInitializers(g, ctx.replaced);
   const modified = ctx.stats.quantized.length > 0;
-  if (modified && (opts.form ?? 'fused') === 'fused') requireOpset(model, 'com.microsoft', 1, 'DynamicQuantizeMatMul');
   return {
     model,
     modified,
@@ -186,6 +185,8 @@ function quantizeMatMul(ctx: Ctx, node: Node): string | undefined {
   if ((ctx.opts.form ?? 'fused') === 'fused') {
     const inputs = [a, wq, ws, wzp, bias];
     while (inputs[inputs.length - 1] === null) inputs.pop();
+    // Imported only when such a node is emitted (a run that quantizes only Gathers needs no contrib ops).
+    requireOpset(ctx.model, 'com.microsoft', 1, 'DynamicQuantizeMatMul');
     specs.push({ opType: 'DynamicQuantizeMatMul', domain: 'com.microsoft', name: tail.length ? ctx.g.uniqueNodeName(`${base}/quantized`) : node.name, inputs });
   } else {
     specs.push(...standardMatMul(ctx, base, a, 'MatMulInteger', wq, wzp, ws, {}));

@@ -81,6 +81,11 @@ export async function calibrationFeeds(model: Model, source: string, opts: { cou
 
 export interface CalibrateOptions {
   method?: CalibrationMethod;
+  /**
+   * Element types by value name, when the caller has already inferred them (the static pass has): saves
+   * a second copy of the model and a second inference for untyped taps.
+   */
+  elemTypes?: ReadonlyMap<string, number>;
   /** Percentile of |x| kept by the 'percentile' method (default 99.999). */
   percentile?: number;
   /** Histogram bins for 'percentile' and 'entropy' (default 2048). */
@@ -114,20 +119,22 @@ export async function calibrate(model: Model, tensorNames: readonly string[], da
   const probe = decodeModel(encodeModelToBytes(model));
   const g = probe.graph;
   const names = [...new Set(tensorNames)];
-  // Element types of untyped taps, inferred on another copy: only the element type is taken (an
-  // inferred shape merged into the probe could contradict a shape the exporter declared).
-  const typed = names.some((n) => !g.lookup(n)?.type) ? decodeModel(encodeModelToBytes(model)) : undefined;
-  if (typed) {
+  // Element types of untyped taps: the caller's, or inferred on another copy. Only the element type is
+  // taken (an inferred shape merged into the probe could contradict a shape the exporter declared).
+  let inferredType = (name: string): number | undefined => opts.elemTypes?.get(name);
+  if (!opts.elemTypes && names.some((n) => !g.lookup(n)?.type)) {
+    const typed = decodeModel(encodeModelToBytes(model));
     try {
       inferShapes(typed);
     } catch {
       // Best effort: a tap that stays untyped is declared without a type, and ORT infers it.
     }
+    inferredType = (name) => elemTypeOf(typed.graph.lookup(name)?.type);
   }
   for (const n of names) {
     const v = g.lookup(n);
     if (!v) throw new FrugalError('E_USAGE', `calibration: the model has no tensor named '${n}'`);
-    const inferred = v.type ? undefined : elemTypeOf(typed?.graph.lookup(n)?.type);
+    const inferred = v.type ? undefined : inferredType(n);
     if (inferred !== undefined) v.type = tensorType(inferred);
     const t = elemTypeOf(v.type);
     if (t !== undefined && t !== DataType.FLOAT) throw new FrugalError('E_USAGE', `calibration: tensor '${n}' is ${dataTypeName(t)}, not float32; only float tensors have a quantization range`);

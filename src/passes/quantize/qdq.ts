@@ -181,7 +181,7 @@ async function runStatic(model: Model, opts: Int8StaticOptions): Promise<PassRes
 
   // Calibrate every tensor that has its own range, on the model as it was given.
   const rangeNames = [...new Set([...plans.values()].flatMap((p) => ('range' in p ? [p.range] : [])))];
-  const ranges = await calibrate(model, rangeNames, opts.calibration, { method: opts.method, percentile: opts.percentile, activations: signedAct ? 'int8' : 'uint8' });
+  const ranges = await calibrate(model, rangeNames, opts.calibration, { method: opts.method, percentile: opts.percentile, activations: signedAct ? 'int8' : 'uint8', elemTypes: inferredTypes });
   // The activation input of each compute node, before Q/DQ insertion rewires it (bias scales need it).
   const activationIn = new Map(computeNodes.map((n) => [n, n.inputs[0]!]));
 

@@ -26,6 +26,7 @@ import { elemTypeOf } from '../../ir/types.js';
 import type { Pass, PassResult } from '../pass.js';
 import { type BlockQuantized, codeAt, packMatMulNBitsZeroPoints, quantizeBlockwise } from './int4-blockwise.js';
 import { raiseOpsetTo21 } from './int4-opset.js';
+import { dropUnusedInitializers } from './rewrite.js';
 
 export interface Int4Options {
   /** Elements per block along the reduction axis: a power of two from 16 to 256 (default 32). */
@@ -121,7 +122,7 @@ function runInt4(model: Model, o: Resolved): PassResult {
 
   // One quantized copy per (weight, layout): weights shared by several nodes are stored once.
   const cache = new Map<string, Value[]>();
-  const ctx: Ctx = { o, symmetric, cache, stats };
+  const ctx: Ctx = { o, symmetric, cache, stats, replaced: new Set() };
   for (const g of [...model.allGraphs()]) {
     for (const n of [...g.nodes]) {
       if (!isCandidate(n)) continue;
@@ -154,7 +155,7 @@ function runInt4(model: Model, o: Resolved): PassResult {
     raiseOpsetTo21(model, false);
   }
   // Weights no longer read by anything leave the model.
-  for (const g of model.allGraphs()) for (const v of g.initializers()) if (v.uses.length === 0 && !v.isGraphOutput && !v.isGraphInput && v.extras.codec?.['int4Source']) g.removeInitializer(v);
+  dropUnusedInitializers(ctx.replaced);
   stats.bytesAfter = initializerBytes(model);
   return { model, modified, stats };
 }
@@ -164,6 +165,8 @@ interface Ctx {
   symmetric: boolean;
   cache: Map<string, Value[]>;
   stats: Int4Stats;
+  /** Float weights replaced by quantized copies. */
+  replaced: Set<Value>;
 }
 
 function isCandidate(n: Node): boolean {
@@ -200,8 +203,9 @@ function addConst(w: Value, suffix: string, t: Tensor): Value {
   return w.graph.addInitializer(`${w.name}_${suffix}`, t);
 }
 
-function markSource(w: Value): void {
-  w.extras.codec = { ...(w.extras.codec ?? {}), int4Source: true };
+/** Records a float weight that a quantized copy replaced: dropped at the end if nothing reads it any more. */
+function markSource(ctx: Ctx, w: Value): void {
+  ctx.replaced.add(w);
 }
 
 /** Swaps `old` for a new node computing the same output values. */
@@ -233,7 +237,7 @@ function rewriteMatMul(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefine
     }
     const cv = c.initializer.toArray() as Float32Array;
     bias = addConst(c, 'bias', Tensor.fromArray(DataType.FLOAT, [N], beta === 1 ? new Float32Array(cv) : cv.map((x) => x * beta)));
-    markSource(c);
+    markSource(ctx, c);
   }
   const key = `nbits:${w.name}:${transB ? 't' : 'n'}:${alpha}`;
   let vals = ctx.cache.get(key);
@@ -245,7 +249,7 @@ function rewriteMatMul(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefine
     ctx.cache.set(key, vals);
     if (K % o.blockSize) ctx.stats.padded++;
   }
-  markSource(w);
+  markSource(ctx, w);
   const inputs: Array<Value | null> = [a, ...vals];
   if (inputs.length === 3 && bias) inputs.push(null);
   if (bias) inputs.push(null, bias);
@@ -292,7 +296,7 @@ function rewriteGather(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefine
     if (!symmetric) vals.push(addConst(w, 'zero_points', Tensor.fromBytes(DataType.UINT4, [V, q.kBlocks], packInt4(q.zeroPoints))));
     ctx.cache.set(key, vals);
   }
-  markSource(w);
+  markSource(ctx, w);
   const init: NodeInit = {
     opType: 'GatherBlockQuantized',
     domain: MS,
@@ -345,7 +349,7 @@ function rewriteQdq(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefined {
     dq = node.outputs[0]!;
     ctx.cache.set(key, [dq]);
   }
-  markSource(w);
+  markSource(ctx, w);
   n.setInput(n.opType === 'Gather' ? 0 : 1, dq);
   return undefined;
 }

@@ -108,7 +108,7 @@ function runDynamic(model: Model, opts: Int8DynamicOptions): PassResult {
     const reason = node.opType === 'Conv' ? quantizeConv(ctx, node) : node.opType === 'Gather' ? quantizeGather(ctx, node) : quantizeMatMul(ctx, node);
     if (reason) ctx.stats.skip(node, reason);
   }
-  dropUnusedInitializers(g, ctx.replaced);
+  dropUnusedInitializers(ctx.replaced);
   const modified = ctx.stats.quantized.length > 0;
   return {
     model,

@@ -220,7 +220,7 @@ async function runStatic(model: Model, opts: Int8StaticOptions): Promise<PassRes
     const detail = quantizeWeights(g, node, activationIn.get(node)!, rec.scheme, perChannel, paramsOf, plans, stats, replaced);
     stats.done(node, detail);
   }
-  dropUnusedInitializers(g, replaced);
+  dropUnusedInitializers(replaced);
   // Embedding tables: no QDQ kernel exists for a constant Gather, so they get the dynamic pass's
   // treatment (int8 table, DequantizeLinear after the Gather): same bytes saved, rows dequantized only.
   if (opts.gather !== false) {

@@ -57,6 +57,6 @@ export function replaceNode(g: Graph, old: Node, specs: Emit[]): Node[] {
 }
 
 /** Removes initializers in `candidates` that nothing reads any more (the float weights replaced). */
-export function dropUnusedInitializers(g: Graph, candidates: Iterable<Value>): void {
-  for (const v of candidates) if (v.initializer && v.uses.length === 0 && !v.isGraphOutput && !v.isGraphInput) g.removeInitializer(v);
+export function dropUnusedInitializers(candidates: Iterable<Value>): void {
+  for (const v of candidates) if (v.initializer && v.uses.length === 0 && !v.isGraphOutput && !v.isGraphInput) v.graph.removeInitializer(v);
 }

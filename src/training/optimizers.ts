@@ -250,25 +250,26 @@ export class GradientAccumulator {
 
   /** Adds one micro-batch's gradients (of a loss averaged over its `count` examples). */
   add(grads: Float32Array[], count: number): void {
+    // The buffers live across steps: the first add of a step overwrites instead of adding.
     if (!this.sums) this.sums = grads.map((g) => new Float32Array(g.length));
+    const first = this.examples === 0;
     for (let i = 0; i < grads.length; i++) {
       const s = this.sums[i]!;
       const g = grads[i]!;
-      for (let j = 0; j < g.length; j++) s[j] = s[j]! + count * g[j]!;
+      if (first) for (let j = 0; j < g.length; j++) s[j] = count * g[j]!;
+      else for (let j = 0; j < g.length; j++) s[j] = s[j]! + count * g[j]!;
     }
     this.examples += count;
     this.micro++;
   }
 
-  /** The weighted mean so far; resets the accumulator. */
+  /** The weighted mean so far (valid until the next `add`, which reuses the buffers); resets the count. */
   take(): Float32Array[] {
     if (!this.sums || this.examples === 0) throw new FrugalError('E_USAGE', 'no gradients accumulated');
     const inv = 1 / this.examples;
     for (const s of this.sums) for (let j = 0; j < s.length; j++) s[j] = s[j]! * inv;
-    const out = this.sums;
-    this.sums = undefined;
     this.examples = 0;
     this.micro = 0;
-    return out;
+    return this.sums;
   }
 }

@@ -14,7 +14,7 @@ import { loadModel, saveModel, writeTensorFile } from '../src/onnx/index.js';
 import { createRng } from '../src/util/rng.js';
 import type { PassStats } from '../src/passes/pass.js';
 import { applyQuantizeMode, getQuantizeMode, QUANTIZE_MODES } from '../src/passes/registry.js';
-import { compareModels } from '../src/runtime/compare.js';
+import { compareModels } from '../src/evaluation/compare.js';
 import { createSession, feedSpecsOf, randomFeeds } from '../src/runtime/index.js';
 import { calibrationFromFeeds } from '../src/passes/quantize/calibrate.js';
 

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadModel, saveModel } from '../src/onnx/index.js';
 import { applyQuantizeMode, getQuantizeMode } from '../src/passes/registry.js';
-import { compareModels } from '../src/runtime/compare.js';
+import { compareModels } from '../src/evaluation/compare.js';
 import { buildZooModel } from '../src/zoo/index.js';
 import { median } from '../src/profiling/stats.js';
 import { formatRealModelTable, realModelSweep } from './quantize-real-models.js';

@@ -13,5 +13,6 @@ export * from './data/index.js';
 export * from './zoo/index.js';
 export { Rng, createRng } from './util/rng.js';
 export * from './training/index.js';
+export * from './evaluation/index.js';
 export * from './profiling/index.js';
 export * from './report/index.js';

@@ -15,7 +15,7 @@ import { decodeModel, encodeModelToBytes, loadModel } from '../src/onnx/index.js
 import { runPass } from '../src/passes/pass.js';
 import { fp16Pass, type Fp16Stats } from '../src/passes/precision/index.js';
 import { createSession, feedSpecsOf, randomFeeds } from '../src/runtime/index.js';
-import { evaluateModel } from '../src/training/index.js';
+import { evaluateModel } from '../src/evaluation/index.js';
 import { buildZooModel } from '../src/zoo/index.js';
 
 const clone = (m: Model): Model => decodeModel(encodeModelToBytes(m));

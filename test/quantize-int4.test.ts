@@ -23,7 +23,7 @@ import { elemTypeOf, shapeOf } from '../src/ir/types.js';
 import { randomFeeds } from '../src/runtime/feeds.js';
 import { int4WeightOnlyPass, type Int4Stats } from '../src/passes/quantize/int4-index.js';
 import { createSession } from '../src/runtime/index.js';
-import { evaluateModel } from '../src/training/index.js';
+import { evaluateModel } from '../src/evaluation/index.js';
 import { createRng } from '../src/util/rng.js';
 import { buildZooModel } from '../src/zoo/index.js';
 

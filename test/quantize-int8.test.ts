@@ -28,7 +28,7 @@ import {
 } from '../src/passes/quantize/index.js';
 import { detectCpuFeatures, recommendInt8Scheme } from '../src/runtime/cpu-features.js';
 import { createSession } from '../src/runtime/index.js';
-import { evaluateModel } from '../src/training/evaluate.js';
+import { evaluateModel } from '../src/evaluation/evaluate.js';
 import { createRng } from '../src/util/rng.js';
 
 const clone = (m: Model): Model => decodeModel(encodeModelToBytes(m));

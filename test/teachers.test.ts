@@ -7,7 +7,7 @@ import { statSync } from 'node:fs';
 import { test } from 'node:test';
 import { verify } from '../src/ir/verify.js';
 import { loadModel } from '../src/onnx/index.js';
-import { evaluateModel } from '../src/training/index.js';
+import { evaluateModel } from '../src/evaluation/index.js';
 
 const TEACHERS = [
   { file: 'models/mnist-cnn.onnx', dataset: 'mnist', goal: 0.985 },

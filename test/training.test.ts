@@ -20,7 +20,6 @@ import {
   clipGradNorm,
   decodeCheckpoint,
   encodeCheckpoint,
-  evaluateModel,
   GradientAccumulator,
   initializerArrays,
   learningRateAt,
@@ -30,6 +29,7 @@ import {
   targetDistribution,
   trainModel,
 } from '../src/training/index.js';
+import { evaluateModel } from '../src/evaluation/index.js';
 import { createRng } from '../src/util/rng.js';
 import { buildZooModel } from '../src/zoo/index.js';
 import { gradCheck } from './helpers/gradcheck.js';

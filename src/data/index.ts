@@ -11,6 +11,7 @@ export * from './mnist.js';
 export * from './spam.js';
 export * from './tokenizer.js';
 export * from './split.js';
+export * from './feed.js';
 
 /** What a dataset entry tells a CLI or a recipe before it loads anything. */
 export interface DatasetInfo<Opts, Splits> {

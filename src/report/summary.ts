@@ -1,5 +1,5 @@
 /** The comparison table every report shares, built from a record only. */
-import { formatBytes, formatNumber } from '../cli/format.js';
+import { formatBytes, formatNumber } from './format.js';
 import type { ModelProfile, ProfileRecord } from '../profiling/records.js';
 
 export const SUMMARY_HEADER = [

@@ -1,5 +1,5 @@
 /** A terminal report from a profile record: the comparison table and where each figure comes from. */
-import { table } from '../cli/format.js';
+import { table } from './format.js';
 import type { ProfileRecord } from '../profiling/records.js';
 import { provenanceLines, settingsLine, SUMMARY_HEADER, summaryRows } from './summary.js';
 

@@ -13,8 +13,8 @@ import { profileModels } from '../profiling/profiler.js';
 import type { ProfileRecord } from '../profiling/records.js';
 import { escapeHtml as esc, htmlDocument, htmlSection } from '../report/html.js';
 import { markdownReport } from '../report/markdown.js';
-import { openDatasetFeed } from '../training/dataset-feed.js';
-import { evaluateModel } from '../training/evaluate.js';
+import { openDatasetFeed } from '../data/feed.js';
+import { evaluateModel } from '../evaluation/evaluate.js';
 import { paretoFront } from './pareto.js';
 
 /** The embedded teachers the demo starts from (trained by `npm run teachers`). */

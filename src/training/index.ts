@@ -6,8 +6,6 @@ export * from './optimizers.js';
 export * from './schedules.js';
 export * from './checkpoint.js';
 export * from './training-graph.js';
-export * from './dataset-feed.js';
-export * from './evaluate.js';
 export * from './trainer.js';
 export { prepareForTraining } from './prepare.js';
 export * from './fused-optimizer.js';

@@ -1,7 +1,7 @@
 import { FrugalError } from '../../errors.js';
-import { compareModels } from '../../runtime/compare.js';
+import { compareModels } from '../../evaluation/compare.js';
 import { type Command, intOption } from '../command.js';
-import { formatBytes, table } from '../format.js';
+import { formatBytes, table } from '../../report/format.js';
 
 const JSON_KEYS = [
   'JSON keys: reference/candidate {path, bytes}; sizeRatio (candidate/reference bytes, external data included);',

@@ -1,6 +1,6 @@
 import { FrugalError } from '../../errors.js';
 import { loadModel, saveModel } from '../../onnx/index.js';
-import { formatBytes } from '../format.js';
+import { formatBytes } from '../../report/format.js';
 import { type Command, intOption } from '../command.js';
 
 export const convertCommand: Command = {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { DEMO_HEADER, demoRows, runDemo } from '../../search/demo.js';
 import type { Command } from '../command.js';
-import { table } from '../format.js';
+import { table } from '../../report/format.js';
 
 export const demoCommand: Command = {
   name: 'demo',

@@ -1,6 +1,6 @@
 import { FrugalError } from '../../errors.js';
 import { loadModel } from '../../onnx/index.js';
-import { evaluateModel } from '../../training/index.js';
+import { evaluateModel } from '../../evaluation/index.js';
 import { type Command, intOption } from '../command.js';
 
 export const evalCommand: Command = {

@@ -1,7 +1,7 @@
 import { FrugalError } from '../../errors.js';
 import { loadModel } from '../../onnx/index.js';
 import { inspectModel, type ModelSummary } from '../../ir/summary.js';
-import { formatBytes, formatCount, table } from '../format.js';
+import { formatBytes, formatCount, table } from '../../report/format.js';
 import { type Command, listOption } from '../command.js';
 
 /** Parses `name=1x3x224x224` (dims may be symbolic words) into a name and a shape. */

@@ -3,9 +3,9 @@ import path from 'node:path';
 import { FrugalError } from '../../errors.js';
 import { loadModel, saveModel } from '../../onnx/index.js';
 import { applyQuantizeMode, CALIBRATION_METHODS, getQuantizeMode, QUANTIZE_MODES, type QuantizeModeOptions } from '../../passes/registry.js';
-import { modelDiskBytes } from '../../runtime/compare.js';
+import { modelDiskBytes } from '../../evaluation/compare.js';
 import { choiceOption, type Command, intOption, listOption } from '../command.js';
-import { formatBytes } from '../format.js';
+import { formatBytes } from '../../report/format.js';
 
 const MODES = Object.keys(QUANTIZE_MODES).join('|');
 

@@ -3,7 +3,7 @@ import { requiredInputs } from '../../ir/summary.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { loadModel } from '../../onnx/index.js';
 import { createSession, feedsFromFiles, numericValues, outputSummary, randomFeeds } from '../../runtime/index.js';
-import { formatNumber, table } from '../format.js';
+import { formatNumber, table } from '../../report/format.js';
 import { type Command, intOption, listOption } from '../command.js';
 import { parseShapeFlag } from './inspect.js';
 

@@ -7,7 +7,7 @@ import { loadModel, saveModel } from '../../onnx/index.js';
 import { OPTIMIZER_KINDS, type OptimizerKind, SCHEDULE_KINDS, type ScheduleKind, trainModel } from '../../training/index.js';
 import { buildZooModel, ZOO, zooNames } from '../../zoo/index.js';
 import { choiceOption, type Command, intOption, numberOption } from '../command.js';
-import { formatNumber, table } from '../format.js';
+import { formatNumber, table } from '../../report/format.js';
 
 async function loadModelArg(spec: string): Promise<{ model: Model; file?: string }> {
   if (Object.hasOwn(ZOO, spec)) return { model: buildZooModel(spec) };

@@ -26,7 +26,7 @@ import { elemTypeOf, tensorType } from '../../ir/types.js';
 import { decodeModel, encodeModelToBytes } from '../../onnx/index.js';
 import { createSession, feedsFromFiles } from '../../runtime/index.js';
 import { fromOrtTensor } from '../../runtime/tensors.js';
-import { openDatasetFeed } from '../../training/dataset-feed.js';
+import { openDatasetFeed } from '../../data/feed.js';
 
 export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';
 

@@ -20,10 +20,10 @@ import type { Model } from '../ir/model.js';
 import { loadModel, readTensorFile } from '../onnx/index.js';
 import { float16BitsToFloat32Array } from '../onnx/packing.js';
 import { median } from '../profiling/stats.js';
-import { openDatasetFeed } from '../training/dataset-feed.js';
-import { feedSpecsOf, randomFeeds } from './feeds.js';
-import { createSession, type FrugalSession } from './session.js';
-import { toOrtTensor } from './tensors.js';
+import { openDatasetFeed } from '../data/feed.js';
+import { feedSpecsOf, randomFeeds } from '../runtime/feeds.js';
+import { createSession, type FrugalSession } from '../runtime/session.js';
+import { toOrtTensor } from '../runtime/tensors.js';
 import { argmax } from '../util/argmax.js';
 
 export interface CompareOptions {

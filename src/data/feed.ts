@@ -19,7 +19,7 @@ import {
   type ImageDataset,
   type TokenizedDataset,
   WordTokenizer,
-} from '../data/index.js';
+} from './index.js';
 import type { Model } from '../ir/model.js';
 import { createRng } from '../util/rng.js';
 import { shapeOf } from '../ir/types.js';

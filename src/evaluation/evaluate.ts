@@ -6,7 +6,7 @@ import { FrugalError } from '../errors.js';
 import { batches } from '../data/index.js';
 import type { Model } from '../ir/model.js';
 import { createSession, type FrugalSession } from '../runtime/index.js';
-import { type DatasetFeed, openDatasetFeed } from './dataset-feed.js';
+import { type DatasetFeed, openDatasetFeed } from '../data/feed.js';
 import { argmax } from '../util/argmax.js';
 
 export interface EvaluateOptions {

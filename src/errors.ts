@@ -22,14 +22,27 @@ export type ErrorCode =
   /** ONNX Runtime failed to create a session or run the model. */
   | 'E_RUNTIME'
   /** A dataset could not be loaded. */
-  | 'E_DATA';
+  | 'E_DATA'
+  /** An invariant of Frugal itself broke: a bug to report, not something the caller can fix. */
+  | 'E_INTERNAL';
+
+export interface FrugalErrorOptions {
+  cause?: unknown;
+  /**
+   * The library option at fault, as the library spells it (`blockSize`); the message names it the
+   * same way, and the CLI rewrites it to the flag the user typed (`--block-size`).
+   */
+  option?: string;
+}
 
 export class FrugalError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  readonly option?: string;
+  constructor(code: ErrorCode, message: string, options?: FrugalErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'FrugalError';
     this.code = code;
+    if (options?.option !== undefined) this.option = options.option;
   }
 }
 

@@ -97,7 +97,7 @@ describe('frugal quantize on the MNIST teacher', () => {
 
   test('bad flags and bad inputs give one-line errors and write nothing', () => {
     writeFileSync(path.join(dir, 'notes.txt'), 'this is not an ONNX model\n');
-    assertCleanError(frugal('quantize', TEACHER, '-o', 'x.onnx', '--mode', 'int3'), /unknown --mode 'int3'.*int8-dynamic/, 2);
+    assertCleanError(frugal('quantize', TEACHER, '-o', 'x.onnx', '--mode', 'int3'), /--mode must be one of int8-dynamic, .*got 'int3'/, 2);
     assertCleanError(frugal('quantize', TEACHER, '--mode', 'int8-dynamic'), /missing -o/, 2);
     assertCleanError(frugal('quantize', TEACHER, '-o', 'x.onnx'), /missing --mode/, 2);
     assertCleanError(frugal('quantize', TEACHER, '-o', 'x.onnx', '--mode', 'int8-static'), /needs calibration data/, 2);

@@ -6,18 +6,27 @@
 import { frugalVersion } from '../profiling/records.js';
 import { FrugalError, isFrugalError } from '../errors.js';
 import { type Command, type CommandContext, helpText, parseCommandArgs } from './command.js';
-import { convertCommand } from './commands/convert.js';
-import { demoCommand } from './commands/demo.js';
-import { inspectCommand } from './commands/inspect.js';
-import { profileCommand } from './commands/profile.js';
-import { runCommand } from './commands/run.js';
-import { trainCommand } from './commands/train.js';
-import { evalCommand } from './commands/eval.js';
-import { quantizeCommand } from './commands/quantize.js';
-import { compareCommand } from './commands/compare.js';
+
+/** One row of the command table: the name and summary `frugal --help` lists, and how to load it. */
+export interface CommandEntry {
+  readonly name: string;
+  readonly summary: string;
+  /** Loads the command's module (only the command that runs is imported, so `--help` stays quick). */
+  load(): Promise<Command>;
+}
 
 /** The command table. */
-export const COMMANDS: readonly Command[] = Object.freeze([demoCommand, inspectCommand, convertCommand, runCommand, profileCommand, trainCommand, evalCommand, quantizeCommand, compareCommand]);
+export const COMMANDS: readonly CommandEntry[] = Object.freeze([
+  { name: 'demo', summary: "Frugal's main job on its embedded default: quantize the trained teachers, evaluate, profile, report", load: async () => (await import('./commands/demo.js')).demoCommand },
+  { name: 'inspect', summary: 'describe a model: opsets, inputs/outputs, ops, parameters, bytes by dtype, FLOPs', load: async () => (await import('./commands/inspect.js')).inspectCommand },
+  { name: 'convert', summary: 're-encode a model, moving initializers to or from an external-data side file', load: async () => (await import('./commands/convert.js')).convertCommand },
+  { name: 'run', summary: 'run a model in ONNX Runtime and print output summaries (or values with --json)', load: async () => (await import('./commands/run.js')).runCommand },
+  { name: 'profile', summary: 'measure latency, throughput, CPU time, memory, energy and carbon of models, side by side', load: async () => (await import('./commands/profile.js')).profileCommand },
+  { name: 'train', summary: 'train a zoo model or an ONNX model on a built-in dataset (mnist, spam) with ONNX Runtime', load: async () => (await import('./commands/train.js')).trainCommand },
+  { name: 'eval', summary: 'test accuracy of a classifier on a built-in dataset (mnist, spam)', load: async () => (await import('./commands/eval.js')).evalCommand },
+  { name: 'quantize', summary: 'quantize a model: int8 dynamic or static (calibrated), int4 weight-only (q4, q4f16), fp16', load: async () => (await import('./commands/quantize.js')).quantizeCommand },
+  { name: 'compare', summary: 'compare a candidate model with its reference: size, output fidelity, accuracy, latency', load: async () => (await import('./commands/compare.js')).compareCommand },
+]);
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
@@ -37,20 +46,22 @@ export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     const sub = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
-    process.stdout.write((sub ? helpText(sub) : mainHelp()) + '\n');
+    process.stdout.write((sub ? helpText(await sub.load(), sub.summary) : mainHelp()) + '\n');
     return 0;
   }
   if (name === '--version' || name === '-v') {
     process.stdout.write(frugalVersion() + '\n');
     return 0;
   }
-  const cmd = COMMANDS.find((c) => c.name === name);
+  const entry = COMMANDS.find((c) => c.name === name);
   const json = rest.includes('--json');
+  let cmd: Command | undefined;
   try {
-    if (!cmd) throw new FrugalError('E_USAGE', `unknown command '${name}' (commands: ${COMMANDS.map((c) => c.name).join(', ')}; see 'frugal --help')`);
+    if (!entry) throw new FrugalError('E_USAGE', `unknown command '${name}' (commands: ${COMMANDS.map((c) => c.name).join(', ')}; see 'frugal --help')`);
+    cmd = await entry.load();
     const { values, positionals } = parseCommandArgs(cmd, rest);
     if (values.help) {
-      process.stdout.write(helpText(cmd) + '\n');
+      process.stdout.write(helpText(cmd, entry.summary) + '\n');
       return 0;
     }
     const tty = process.stderr.isTTY === true && !values.json;
@@ -65,8 +76,20 @@ export async function main(argv: string[]): Promise<number> {
     };
     return (await cmd.run(ctx)) ?? 0;
   } catch (e) {
-    return reportError(e, json);
+    return reportError(cmd ? inFlagTerms(e, cmd) : e, json);
   }
+}
+
+/**
+ * Library errors name the option at fault in the library's terms (`blockSize`); on the command line
+ * the user typed a flag (`--block-size`), so the message is rewritten to name it.
+ */
+function inFlagTerms(e: unknown, cmd: Command): unknown {
+  if (!isFrugalError(e) || !e.option) return e;
+  const flag = e.option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  if (!Object.hasOwn(cmd.options, flag)) return e;
+  const message = e.message.replace(new RegExp(`\\b${e.option}\\b`, 'g'), `--${flag}`);
+  return new FrugalError(e.code, message, { cause: e.cause, option: e.option });
 }
 
 /** Prints an error as one line (or a JSON object with --json) and returns the exit code. */
@@ -76,7 +99,8 @@ export function reportError(e: unknown, json: boolean): number {
   if (json) process.stdout.write(JSON.stringify({ error: { code, message } }) + '\n');
   const firstLine = message.split('\n').join('; ');
   process.stderr.write(`frugal: error: ${firstLine}\n`);
-  if (!isFrugalError(e) && process.env.FRUGAL_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
-  if (!isFrugalError(e)) process.stderr.write('frugal: this is a bug in frugal; set FRUGAL_DEBUG=1 for the stack trace and report it\n');
+  const bug = !isFrugalError(e) || e.code === 'E_INTERNAL';
+  if (bug && process.env.FRUGAL_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
+  if (bug) process.stderr.write('frugal: this is a bug in frugal; set FRUGAL_DEBUG=1 for the stack trace and report it\n');
   return isFrugalError(e, 'E_USAGE') ? 2 : 1;
 }

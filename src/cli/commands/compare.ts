@@ -1,6 +1,6 @@
-import { FrugalError } from '../../errors.js';
 import { compareModels } from '../../evaluation/compare.js';
-import { type Command, intOption } from '../command.js';
+import { DATASETS } from '../../data/index.js';
+import { defineCommand } from '../command.js';
 import { formatBytes, table } from '../../report/format.js';
 
 const JSON_KEYS = [
@@ -12,17 +12,16 @@ const JSON_KEYS = [
   '  (medians of alternating runs on one sample) or null.',
 ];
 
-export const compareCommand: Command = {
+export const compareCommand = defineCommand({
   name: 'compare',
-  summary: 'compare a candidate model with its reference: size, output fidelity, accuracy, latency',
   usage: 'frugal compare <reference.onnx> <candidate.onnx> [--dataset mnist|spam | --inputs <folder>] [--limit N] [--json]',
   positionals: [2, 2],
   options: {
-    dataset: { type: 'string', arg: 'mnist|spam', description: 'real labelled inputs: also compares accuracy' },
+    dataset: { type: 'choice', choices: Object.keys(DATASETS), conflicts: ['inputs'], description: 'real labelled inputs: also compares accuracy' },
     inputs: { type: 'string', arg: 'folder', description: 'folder of .pb input tensors (or test_data_set_*/ sub-folders)' },
-    limit: { type: 'string', arg: 'N', description: 'dataset examples to use (default 1000)' },
-    runs: { type: 'string', arg: 'N', description: 'timed runs per model for the latency ratio (default 20; 0 skips)' },
-    threads: { type: 'string', arg: 'N', description: 'ONNX Runtime intra-op threads' },
+    limit: { type: 'int', min: 1, description: 'dataset examples to use (default 1000)' },
+    runs: { type: 'int', min: 0, default: 20, description: 'timed runs per model for the latency ratio (0 skips)' },
+    threads: { type: 'int', min: 1, description: 'ONNX Runtime intra-op threads' },
   },
   examples: [
     'frugal compare model.onnx model_quantized.onnx --dataset mnist',
@@ -33,13 +32,12 @@ export const compareCommand: Command = {
   async run(ctx) {
     const v = ctx.values;
     const [reference, candidate] = ctx.positionals as [string, string];
-    if (v.dataset !== undefined && v.inputs !== undefined) throw new FrugalError('E_USAGE', "give --dataset or --inputs, not both (see 'frugal compare --help')");
     const r = await compareModels(reference, candidate, {
-      ...(typeof v.dataset === 'string' ? { dataset: v.dataset } : {}),
-      ...(typeof v.inputs === 'string' ? { inputs: v.inputs } : {}),
-      ...(v.limit !== undefined ? { limit: intOption(v, 'limit', 1000, 1) } : {}),
-      latencyRuns: intOption(v, 'runs', 20, 0),
-      ...(v.threads !== undefined ? { intraOpThreads: intOption(v, 'threads', 0, 1) } : {}),
+      ...(v.dataset !== undefined ? { dataset: v.dataset } : {}),
+      ...(v.inputs !== undefined ? { inputs: v.inputs } : {}),
+      ...(v.limit !== undefined ? { limit: v.limit } : {}),
+      latencyRuns: v.runs,
+      ...(v.threads !== undefined ? { intraOpThreads: v.threads } : {}),
       onProgress: ctx.progress,
     });
     if (ctx.json) {
@@ -64,4 +62,4 @@ export const compareCommand: Command = {
       ctx.out(`latency: ${l.referenceMs.toFixed(3)} ms → ${l.candidateMs.toFixed(3)} ms (${l.ratio.toFixed(3)}×, medians of ${l.runs} alternating runs)`);
     }
   },
-};
+});

@@ -1,17 +1,15 @@
-import { FrugalError } from '../../errors.js';
 import { loadModel, saveModel } from '../../onnx/index.js';
 import { formatBytes } from '../../report/format.js';
-import { type Command, intOption } from '../command.js';
+import { defineCommand } from '../command.js';
 
-export const convertCommand: Command = {
+export const convertCommand = defineCommand({
   name: 'convert',
-  summary: 're-encode a model, moving initializers to or from an external-data side file',
   usage: 'frugal convert <in.onnx> -o <out.onnx> [--external-data [--threshold BYTES] [--location NAME]] [--inline] [--json]',
   positionals: [1, 1],
   options: {
-    output: { type: 'string', short: 'o', arg: 'out.onnx', description: 'output model path (never the input)' },
-    'external-data': { type: 'boolean', description: 'move initializers of at least --threshold bytes to a side file' },
-    threshold: { type: 'string', arg: 'BYTES', description: 'minimum initializer size for --external-data (default 1024)' },
+    output: { type: 'string', short: 'o', arg: 'out.onnx', required: true, description: 'output model path (never the input)' },
+    'external-data': { type: 'boolean', conflicts: ['inline'], description: 'move initializers of at least --threshold bytes to a side file' },
+    threshold: { type: 'int', min: 0, arg: 'BYTES', requires: 'external-data', description: 'minimum initializer size for --external-data (default 1024)' },
     location: { type: 'string', arg: 'NAME', description: "side file name, relative to the output (default '<out name>_data')" },
     inline: { type: 'boolean', description: 'put every initializer back into the .onnx file (fails over 2 GiB)' },
   },
@@ -22,18 +20,15 @@ export const convertCommand: Command = {
   ],
   async run(ctx) {
     const input = ctx.positionals[0]!;
-    const output = ctx.values.output as string | undefined;
-    if (!output) throw new FrugalError('E_USAGE', "missing -o <out.onnx> (see 'frugal convert --help')");
-    if (ctx.values['external-data'] && ctx.values.inline) throw new FrugalError('E_USAGE', '--external-data and --inline contradict each other; pick one');
-    if (ctx.values.threshold !== undefined && !ctx.values['external-data']) throw new FrugalError('E_USAGE', '--threshold only applies with --external-data');
-    const threshold = intOption(ctx.values, 'threshold', 1024);
+    const output = ctx.values.output;
+    const threshold = ctx.values.threshold ?? 1024;
     ctx.progress(`reading ${input}`);
     const model = await loadModel(input);
     ctx.progress(`writing ${output}`);
     const res = await saveModel(model, output, {
       externalData: ctx.values['external-data'] ? true : ctx.values.inline ? false : 'auto',
       threshold,
-      location: ctx.values.location as string | undefined,
+      location: ctx.values.location,
       protect: [input],
     });
     if (ctx.json) {
@@ -43,4 +38,4 @@ export const convertCommand: Command = {
     ctx.out(`wrote ${res.path} (${formatBytes(res.bytes)})`);
     if (res.externalDataPath) ctx.out(`wrote ${res.externalDataPath} (${formatBytes(res.externalDataBytes ?? 0)}, ${res.externalTensors} tensors)`);
   },
-};
+});

@@ -1,21 +1,20 @@
 import path from 'node:path';
 import { DEMO_HEADER, demoRows, runDemo } from '../../search/demo.js';
-import type { Command } from '../command.js';
+import { defineCommand } from '../command.js';
 import { table } from '../../report/format.js';
 
-export const demoCommand: Command = {
+export const demoCommand = defineCommand({
   name: 'demo',
-  summary: "Frugal's main job on its embedded default: quantize the trained teachers, evaluate, profile, report",
   usage: 'frugal demo [--out DIR] [--quick] [--json]',
   positionals: [0, 0],
   options: {
-    out: { type: 'string', arg: 'DIR', description: "where to write the models and reports (default 'frugal-report')" },
+    out: { type: 'string', arg: 'DIR', default: 'frugal-report', description: 'where to write the models and reports' },
     quick: { type: 'boolean', description: 'short form: fewer test examples, calibration examples and timing runs (CI uses it)' },
   },
   examples: ['frugal demo', 'frugal demo --quick --out /tmp/frugal-report', 'frugal demo --json > demo.json'],
   async run(ctx) {
-    const outDir = path.resolve((ctx.values.out as string | undefined) ?? 'frugal-report');
-    const r = await runDemo({ outDir, quick: ctx.values.quick === true, onProgress: ctx.progress });
+    const outDir = path.resolve(ctx.values.out);
+    const r = await runDemo({ outDir, quick: ctx.values.quick, onProgress: ctx.progress });
     if (ctx.json) {
       const json = {
         outDir: r.outDir,
@@ -52,4 +51,4 @@ export const demoCommand: Command = {
     ctx.out(`Pareto: on the accuracy/energy front of each teacher's variants. Took ${r.seconds.toFixed(0)} s.`);
     ctx.out(`Report: ${path.join(r.outDir, 'report.html')} (also report.md, report.json, and the models)`);
   },
-};
+});

@@ -2,7 +2,7 @@ import { FrugalError } from '../../errors.js';
 import { loadModel } from '../../onnx/index.js';
 import { inspectModel, type ModelSummary } from '../../ir/summary.js';
 import { formatBytes, formatCount, table } from '../../report/format.js';
-import { type Command, listOption } from '../command.js';
+import { defineCommand } from '../command.js';
 
 /** Parses `name=1x3x224x224` (dims may be symbolic words) into a name and a shape. */
 export function parseShapeFlag(spec: string): [string, Array<number | string>] {
@@ -13,9 +13,8 @@ export function parseShapeFlag(spec: string): [string, Array<number | string>] {
   return [spec.slice(0, eq), dims];
 }
 
-export const inspectCommand: Command = {
+export const inspectCommand = defineCommand({
   name: 'inspect',
-  summary: 'describe a model: opsets, inputs/outputs, ops, parameters, bytes by dtype, FLOPs',
   usage: 'frugal inspect <model.onnx> [--shape name=1x3x224x224 ...] [--json]',
   positionals: [1, 1],
   options: {
@@ -24,7 +23,7 @@ export const inspectCommand: Command = {
   examples: ['frugal inspect model.onnx', 'frugal inspect resnet.onnx --shape input=1x3x224x224 --json'],
   async run(ctx) {
     const file = ctx.positionals[0]!;
-    const shapes = Object.fromEntries(listOption(ctx.values, 'shape').map(parseShapeFlag));
+    const shapes = Object.fromEntries(ctx.values.shape.map(parseShapeFlag));
     const model = await loadModel(file);
     const s = inspectModel(model, { inputShapes: shapes });
     if (ctx.json) {
@@ -33,7 +32,7 @@ export const inspectCommand: Command = {
     }
     printSummary(ctx.out, file, s);
   },
-};
+});
 
 function printSummary(out: (l: string) => void, file: string, s: ModelSummary): void {
   out(`${file}`);

@@ -3,26 +3,25 @@ import { writeFileAtomic } from '../../onnx/index.js';
 import { PROVIDERS } from '../../runtime/providers.js';
 import { profileModels, writeRecord } from '../../profiling/index.js';
 import { htmlReport, markdownReport, terminalReport } from '../../report/index.js';
-import { choiceOption, type Command, intOption, listOption, numberOption } from '../command.js';
+import { defineCommand } from '../command.js';
 import { parseShapeFlag } from './inspect.js';
 
-export const profileCommand: Command = {
+export const profileCommand = defineCommand({
   name: 'profile',
-  summary: 'measure latency, throughput, CPU time, memory, energy and carbon of models, side by side',
   usage:
     'frugal profile <model.onnx...> [--batch N] [--shape name=DxD ...] [--warmup N] [--iterations N | --duration S] [--threads N] [--ep cpu|cuda|webgpu] [--region CC] [--intensity G] [--pue X] [--json] [--report out.html] [--markdown out.md] [--record out.json]',
   positionals: [1, 32],
   options: {
-    batch: { type: 'string', arg: 'N', description: "size of each input's symbolic first dimension (default 1); one inference = one batch item" },
+    batch: { type: 'int', min: 1, default: 1, description: "size of each input's symbolic first dimension; one inference = one batch item" },
     shape: { type: 'string', multiple: true, arg: 'name=DxD', description: 'concrete shape for an input (overrides --batch for it)' },
-    warmup: { type: 'string', arg: 'N', description: 'warm-up runs before measuring (default 10)' },
-    iterations: { type: 'string', arg: 'N', description: 'measured runs (default 100)' },
-    duration: { type: 'string', arg: 'S', description: 'measure for S seconds instead of a number of runs' },
-    threads: { type: 'string', arg: 'N', description: 'ONNX Runtime intra-op threads (default: ORT decides)' },
-    ep: { type: 'string', arg: 'cpu|cuda|webgpu', description: 'execution provider (default cpu; GPU energy is counted for the others)' },
+    warmup: { type: 'int', min: 0, default: 10, description: 'warm-up runs before measuring' },
+    iterations: { type: 'int', min: 1, conflicts: ['duration'], description: 'measured runs (default 100)' },
+    duration: { type: 'number', min: 0, exclusiveMin: true, arg: 'S', description: 'measure for S seconds instead of a number of runs' },
+    threads: { type: 'int', min: 1, description: 'ONNX Runtime intra-op threads (default: ORT decides)' },
+    ep: { type: 'choice', choices: Object.keys(PROVIDERS), default: 'cpu', description: 'execution provider (GPU energy is counted for the others)' },
     region: { type: 'string', arg: 'CC', description: 'country code for grid carbon intensity (default: world average)' },
-    intensity: { type: 'string', arg: 'G', description: 'grid carbon intensity in gCO2e/kWh (overrides --region)' },
-    pue: { type: 'string', arg: 'X', description: 'data-centre power usage effectiveness (default 1.0)' },
+    intensity: { type: 'number', min: 0, arg: 'G', description: 'grid carbon intensity in gCO2e/kWh (overrides --region)' },
+    pue: { type: 'number', min: 1, description: 'data-centre power usage effectiveness (default 1.0)' },
     accuracy: { type: 'string', multiple: true, arg: 'model=A', description: 'accuracy of a model (0–1, from your own evaluation) for the accuracy-vs-energy chart' },
     report: { type: 'string', arg: 'out.html', description: 'write a self-contained HTML report with charts' },
     markdown: { type: 'string', arg: 'out.md', description: 'write a Markdown report' },
@@ -35,13 +34,9 @@ export const profileCommand: Command = {
   ],
   async run(ctx) {
     const v = ctx.values;
-    const ep = choiceOption(v, 'ep', Object.keys(PROVIDERS)) ?? 'cpu';
-    if (v.iterations !== undefined && v.duration !== undefined) throw new FrugalError('E_USAGE', 'give --iterations or --duration, not both');
-    const durationSeconds = numberOption(v, 'duration', { min: 0 });
-    if (durationSeconds === 0) throw new FrugalError('E_USAGE', '--duration must be more than 0 seconds');
-    const shapes = Object.fromEntries(listOption(v, 'shape').map(parseShapeFlag));
+    const shapes = Object.fromEntries(v.shape.map(parseShapeFlag));
     const accuracy = new Map<string, number>();
-    for (const spec of listOption(v, 'accuracy')) {
+    for (const spec of v.accuracy) {
       const eq = spec.lastIndexOf('=');
       const a = Number(spec.slice(eq + 1));
       if (eq <= 0 || !Number.isFinite(a) || a < 0 || a > 1) throw new FrugalError('E_USAGE', `--accuracy '${spec}' must look like model.onnx=0.97 (a number in [0, 1])`);
@@ -52,14 +47,14 @@ export const profileCommand: Command = {
     const record = await profileModels(
       ctx.positionals.map((p) => ({ path: p, name: p, ...(accuracy.has(p) ? { accuracy: accuracy.get(p)! } : {}) })),
       {
-        ep,
-        batch: intOption(v, 'batch', 1, 1),
-        warmup: intOption(v, 'warmup', 10, 0),
-        iterations: v.iterations !== undefined ? intOption(v, 'iterations', 100, 1) : undefined,
-        durationSeconds,
-        threads: v.threads !== undefined ? intOption(v, 'threads', 0, 1) : undefined,
+        ep: v.ep,
+        batch: v.batch,
+        warmup: v.warmup,
+        iterations: v.iterations,
+        durationSeconds: v.duration,
+        threads: v.threads,
         shapes,
-        carbon: { region: v.region as string | undefined, intensity: numberOption(v, 'intensity', { min: 0 }), pue: numberOption(v, 'pue', { min: 1 }) },
+        carbon: { region: v.region, intensity: v.intensity, pue: v.pue },
         onProgress: ctx.progress,
       },
     );
@@ -72,7 +67,7 @@ export const profileCommand: Command = {
     }
     ctx.out(terminalReport(record).trimEnd());
     for (const [flag, what] of [['record', 'record'], ['markdown', 'Markdown report'], ['report', 'HTML report']] as const) {
-      if (typeof v[flag] === 'string') ctx.out(`wrote ${what}: ${v[flag] as string}`);
+      if (v[flag] !== undefined) ctx.out(`wrote ${what}: ${v[flag]}`);
     }
   },
-};
+});

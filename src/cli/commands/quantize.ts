@@ -4,7 +4,7 @@ import { FrugalError } from '../../errors.js';
 import { loadModel, saveModel } from '../../onnx/index.js';
 import { applyQuantizeMode, CALIBRATION_METHODS, getQuantizeMode, QUANTIZE_MODES, type QuantizeModeOptions } from '../../passes/registry.js';
 import { modelDiskBytes } from '../../evaluation/compare.js';
-import { choiceOption, type Command, intOption, listOption } from '../command.js';
+import { defineCommand } from '../command.js';
 import { formatBytes } from '../../report/format.js';
 
 const MODES = Object.keys(QUANTIZE_MODES).join('|');
@@ -38,20 +38,19 @@ function statLines(stats: Record<string, unknown>): string[] {
   return lines;
 }
 
-export const quantizeCommand: Command = {
+export const quantizeCommand = defineCommand({
   name: 'quantize',
-  summary: 'quantize a model: int8 dynamic or static (calibrated), int4 weight-only (q4, q4f16), fp16',
   usage: `frugal quantize <in.onnx> -o <out.onnx|folder/> --mode ${MODES} [--calibrate mnist|spam|<folder>] [--method minmax|percentile|entropy] [--per-channel] [--exclude NAME|OP ...] [--block-size N] [--json]`,
   positionals: [1, 1],
   options: {
-    output: { type: 'string', short: 'o', arg: 'out.onnx|folder/', description: "output model, or a folder: then the file is named as transformers.js expects (model_quantized.onnx, model_q4.onnx, model_fp16.onnx...)" },
-    mode: { type: 'string', arg: MODES, description: 'what to do (see the modes below)' },
+    output: { type: 'string', short: 'o', arg: 'out.onnx|folder/', required: true, description: "output model, or a folder: then the file is named as transformers.js expects (model_quantized.onnx, model_q4.onnx, model_fp16.onnx...)" },
+    mode: { type: 'choice', choices: Object.keys(QUANTIZE_MODES), required: true, description: 'what to do (see the modes below)' },
     calibrate: { type: 'string', arg: 'mnist|spam|folder', description: 'calibration data for int8-static: a built-in dataset, or a folder of .pb input tensors' },
-    'calibration-size': { type: 'string', arg: 'N', description: 'dataset examples used for calibration (default 256)' },
-    method: { type: 'string', arg: CALIBRATION_METHODS.join('|'), description: 'int8-static range method (default minmax)' },
+    'calibration-size': { type: 'int', min: 1, description: 'dataset examples used for calibration (default 256)' },
+    method: { type: 'choice', choices: CALIBRATION_METHODS, description: 'int8-static range method (default minmax)' },
     'per-channel': { type: 'boolean', description: 'one scale per output channel for int8 weights' },
     exclude: { type: 'string', multiple: true, arg: 'NAME|OP', description: 'leave nodes with this name or op type as they are' },
-    'block-size': { type: 'string', arg: 'N', description: 'int4 block size: a power of two from 16 to 256 (default 32)' },
+    'block-size': { type: 'int', description: 'int4 block size: a power of two from 16 to 256 (default 32)' },
   },
   examples: [
     'frugal quantize model.onnx -o onnx/ --mode int8-dynamic',
@@ -64,18 +63,12 @@ export const quantizeCommand: Command = {
   async run(ctx) {
     const v = ctx.values;
     const input = ctx.positionals[0]!;
-    if (typeof v.output !== 'string') throw new FrugalError('E_USAGE', "missing -o <out.onnx|folder/> (see 'frugal quantize --help')");
-    if (typeof v.mode !== 'string') throw new FrugalError('E_USAGE', `missing --mode ${MODES} (see 'frugal quantize --help')`);
     const mode = getQuantizeMode(v.mode);
-    const method = choiceOption(v, 'method', CALIBRATION_METHODS);
-    const calibrationOnly = ['calibrate', 'method', 'calibration-size'].filter((k) => v[k] !== undefined);
+    const { method, 'block-size': blockSize } = v;
+    const calibrationOnly = (['calibrate', 'method', 'calibration-size'] as const).filter((k) => v[k] !== undefined);
     if (!mode.calibrated && calibrationOnly.length) throw new FrugalError('E_USAGE', `--${calibrationOnly[0]} applies to int8-static only, not --mode ${mode.name}`);
-    if (mode.calibrated && typeof v.calibrate !== 'string') throw new FrugalError('E_USAGE', `--mode ${mode.name} needs calibration data: --calibrate mnist|spam|<folder of .pb inputs>`);
-    if (v['block-size'] !== undefined && mode.name !== 'int4') throw new FrugalError('E_USAGE', `--block-size applies to int4 only, not --mode ${mode.name}`);
-    const blockSize = v['block-size'] !== undefined ? intOption(v, 'block-size', 32, 16) : undefined;
-    if (blockSize !== undefined && (blockSize > 256 || (blockSize & (blockSize - 1)) !== 0)) {
-      throw new FrugalError('E_USAGE', `--block-size must be a power of two from 16 to 256, got ${blockSize}`);
-    }
+    if (mode.calibrated && v.calibrate === undefined) throw new FrugalError('E_USAGE', `--mode ${mode.name} needs calibration data: --calibrate mnist|spam|<folder of .pb inputs>`);
+    if (blockSize !== undefined && mode.name !== 'int4') throw new FrugalError('E_USAGE', `--block-size applies to int4 only, not --mode ${mode.name}`);
     const output = quantizeOutputPath(v.output, mode.name);
 
     const t0 = performance.now();
@@ -84,13 +77,13 @@ export const quantizeCommand: Command = {
     const inputBytes = await modelDiskBytes(input, model);
     const opts: QuantizeModeOptions = {
       ...(v['per-channel'] ? { perChannel: true } : {}),
-      exclude: listOption(v, 'exclude'),
+      exclude: v.exclude,
       ...(blockSize !== undefined ? { blockSize } : {}),
       ...(method ? { method } : {}),
     };
     if (mode.calibrated) {
       ctx.progress(`reading calibration data (${String(v.calibrate)})`);
-      opts.calibration = await mode.calibrationFor!(model, String(v.calibrate), intOption(v, 'calibration-size', 256, 1));
+      opts.calibration = await mode.calibrationFor!(model, String(v.calibrate), v['calibration-size'] ?? 256);
     }
     ctx.progress(`quantizing (${mode.name})`);
     const result = await applyQuantizeMode(model, mode.name, opts, { onPass: (name) => ctx.progress(`${name}: done`) });
@@ -123,4 +116,4 @@ export const quantizeCommand: Command = {
     ctx.out(`wrote ${saved.path}: ${formatBytes(inputBytes)} → ${formatBytes(outputBytes)} (${summary.sizeRatio.toFixed(3)}×) in ${seconds.toFixed(1)} s`);
     if (saved.externalDataPath) ctx.out(`external data: ${saved.externalDataPath} (${formatBytes(saved.externalDataBytes ?? 0)})`);
   },
-};
+});

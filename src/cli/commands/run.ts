@@ -4,28 +4,28 @@ import type { Tensor } from '../../ir/tensor.js';
 import { loadModel } from '../../onnx/index.js';
 import { createSession, feedsFromFiles, numericValues, outputSummary, randomFeeds } from '../../runtime/index.js';
 import { formatNumber, table } from '../../report/format.js';
-import { type Command, intOption, listOption } from '../command.js';
+import { PROVIDERS } from '../../runtime/providers.js';
+import { defineCommand } from '../command.js';
 import { parseShapeFlag } from './inspect.js';
 
-export const runCommand: Command = {
+export const runCommand = defineCommand({
   name: 'run',
-  summary: 'run a model in ONNX Runtime and print output summaries (or values with --json)',
   usage: 'frugal run <model.onnx> [--input name=file.pb ...] [--random [--seed N] [--shape name=DxD ...]] [--ep cpu] [--json]',
   positionals: [1, 1],
   options: {
     input: { type: 'string', multiple: true, arg: 'name=file.pb', description: 'feed an input from a TensorProto .pb file' },
     random: { type: 'boolean', description: 'feed seeded random data to inputs not given by --input (default when no --input)' },
-    seed: { type: 'string', arg: 'N', description: 'seed for --random (default 0)' },
+    seed: { type: 'int', min: 0, default: 0, description: 'seed for --random' },
     shape: { type: 'string', multiple: true, arg: 'name=DxD', description: 'concrete shape for a random input with symbolic dims (default: symbolic dims are 1)' },
-    ep: { type: 'string', arg: 'cpu|cuda|webgpu', description: 'execution provider (default cpu)' },
-    threads: { type: 'string', arg: 'N', description: 'intra-op threads (default: ONNX Runtime decides)' },
+    ep: { type: 'choice', choices: Object.keys(PROVIDERS), default: 'cpu', description: 'execution provider' },
+    threads: { type: 'int', min: 1, description: 'intra-op threads (default: ONNX Runtime decides)' },
   },
   examples: ['frugal run model.onnx', 'frugal run model.onnx --random --seed 7 --shape input_ids=1x128', 'frugal run model.onnx --input x=test_data_set_0/input_0.pb --json'],
   async run(ctx) {
     const file = ctx.positionals[0]!;
     const model = await loadModel(file);
     const inputs = requiredInputs(model.graph);
-    const given = listOption(ctx.values, 'input').map((spec) => {
+    const given = ctx.values.input.map((spec) => {
       const eq = spec.indexOf('=');
       if (eq <= 0) throw new FrugalError('E_USAGE', `--input '${spec}' must look like name=file.pb`);
       return { name: spec.slice(0, eq), path: spec.slice(eq + 1) };
@@ -38,16 +38,16 @@ export const runCommand: Command = {
     if (missing.length && given.length && !ctx.values.random) {
       throw new FrugalError('E_USAGE', `no data for input(s) ${missing.map((v) => `'${v.name}'`).join(', ')}: give --input for each, or add --random`);
     }
-    const shapes = Object.fromEntries(listOption(ctx.values, 'shape').map(parseShapeFlag));
+    const shapes = Object.fromEntries(ctx.values.shape.map(parseShapeFlag));
     const specs = missing.map((v) => {
       const t = v.type;
       const shape = shapes[v.name] ?? (t && t.kind === 'tensor' ? t.shape : undefined);
       return { name: v.name, elemType: t && t.kind === 'tensor' ? t.elemType : undefined, shape };
     });
-    Object.assign(feeds, randomFeeds(specs, { seed: intOption(ctx.values, 'seed', 0) }));
+    Object.assign(feeds, randomFeeds(specs, { seed: ctx.values.seed }));
     const session = await createSession(file, {
-      ep: ctx.values.ep as string | undefined,
-      intraOpThreads: ctx.values.threads !== undefined ? intOption(ctx.values, 'threads', 0, 1) : undefined,
+      ep: ctx.values.ep,
+      intraOpThreads: ctx.values.threads,
     });
     try {
       const t0 = performance.now();
@@ -59,7 +59,7 @@ export const runCommand: Command = {
         ctx.out(JSON.stringify({ model: file, ep: session.ep, milliseconds: ms, randomInputs: specs.map((s) => s.name), outputs: json }, null, 2));
         return;
       }
-      if (specs.length) ctx.out(`random inputs (seed ${intOption(ctx.values, 'seed', 0)}): ${specs.map((s) => s.name).join(', ')}`);
+      if (specs.length) ctx.out(`random inputs (seed ${ctx.values.seed}): ${specs.map((s) => s.name).join(', ')}`);
       const rows = Object.entries(outputs).map(([name, t]) => {
         const s = outputSummary(t);
         return [name, s.dtype, `[${s.shape.join(',')}]`, formatNumber(s.min), formatNumber(s.max), formatNumber(s.mean), s.nanCount ? String(s.nanCount) : ''];
@@ -70,7 +70,7 @@ export const runCommand: Command = {
       await session.release();
     }
   },
-};
+});
 
 /**
  * Output values as JSON-safe arrays: numbers decoded as `outputSummary` decodes them (float16, bfloat16 and

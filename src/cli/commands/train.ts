@@ -4,9 +4,10 @@ import { FrugalError } from '../../errors.js';
 import { EnergyMonitor, joulesToWh, type MeasurementWindow, type WindowResult } from '../../profiling/index.js';
 import type { Model } from '../../ir/model.js';
 import { loadModel, saveModel } from '../../onnx/index.js';
-import { OPTIMIZER_KINDS, type OptimizerKind, SCHEDULE_KINDS, type ScheduleKind, trainModel } from '../../training/index.js';
+import { OPTIMIZER_KINDS, SCHEDULE_KINDS, trainModel } from '../../training/index.js';
 import { buildZooModel, ZOO, zooNames } from '../../zoo/index.js';
-import { choiceOption, type Command, intOption, numberOption } from '../command.js';
+import { DATASETS } from '../../data/index.js';
+import { defineCommand } from '../command.js';
 import { formatNumber, table } from '../../report/format.js';
 
 async function loadModelArg(spec: string): Promise<{ model: Model; file?: string }> {
@@ -15,30 +16,29 @@ async function loadModelArg(spec: string): Promise<{ model: Model; file?: string
   return { model: await loadModel(spec), file: spec };
 }
 
-export const trainCommand: Command = {
+export const trainCommand = defineCommand({
   name: 'train',
-  summary: 'train a zoo model or an ONNX model on a built-in dataset (mnist, spam) with ONNX Runtime',
   usage: 'frugal train --model <zoo name | model.onnx> --dataset mnist|spam -o out.onnx [options]',
   positionals: [0, 0],
   options: {
-    model: { type: 'string', arg: 'name|file', description: `zoo model (${zooNames().join(', ')}) or an .onnx file` },
-    dataset: { type: 'string', arg: 'mnist|spam', description: 'training data' },
-    output: { type: 'string', short: 'o', arg: 'out.onnx', description: 'where to write the trained model' },
-    epochs: { type: 'string', arg: 'N', description: 'passes over the training data (default 1)' },
-    steps: { type: 'string', arg: 'N', description: 'optimizer steps in total (overrides --epochs)' },
-    batch: { type: 'string', arg: 'N', description: 'batch size (default 64)' },
-    lr: { type: 'string', arg: 'X', description: 'peak learning rate (default 1e-3 adamw, 0.05 sgd)' },
-    optimizer: { type: 'string', arg: 'adamw|sgd', description: 'optimizer (default adamw)' },
-    schedule: { type: 'string', arg: 'constant|cosine|linear', description: 'learning-rate schedule after warmup (default constant)' },
-    warmup: { type: 'string', arg: 'N', description: 'linear warmup steps (default 0)' },
-    seed: { type: 'string', arg: 'N', description: 'shuffle seed (default 0)' },
-    limit: { type: 'string', arg: 'N', description: 'use only the first N training examples (quick runs)' },
-    'max-length': { type: 'string', arg: 'N', description: 'text: sequence length (default: the model\'s position table)' },
+    model: { type: 'string', arg: 'name|file', required: true, description: `zoo model (${zooNames().join(', ')}) or an .onnx file` },
+    dataset: { type: 'choice', choices: Object.keys(DATASETS), required: true, description: 'training data' },
+    output: { type: 'string', short: 'o', arg: 'out.onnx', required: true, description: 'where to write the trained model' },
+    epochs: { type: 'int', min: 1, description: 'passes over the training data (default 1)' },
+    steps: { type: 'int', min: 1, description: 'optimizer steps in total (overrides --epochs)' },
+    batch: { type: 'int', min: 1, default: 64, description: 'batch size' },
+    lr: { type: 'number', min: 0, exclusiveMin: true, description: 'peak learning rate (default 1e-3 adamw, 0.05 sgd)' },
+    optimizer: { type: 'choice', choices: OPTIMIZER_KINDS, description: 'optimizer (default adamw)' },
+    schedule: { type: 'choice', choices: SCHEDULE_KINDS, description: 'learning-rate schedule after warmup (default constant)' },
+    warmup: { type: 'int', min: 0, default: 0, description: 'linear warmup steps' },
+    seed: { type: 'int', min: 0, default: 0, description: 'shuffle seed' },
+    limit: { type: 'int', min: 1, description: 'use only the first N training examples (quick runs)' },
+    'max-length': { type: 'int', min: 1, description: 'text: sequence length (default: the model\'s position table)' },
     checkpoint: { type: 'string', arg: 'FILE', description: 'write a checkpoint here every --checkpoint-every steps and at each epoch end' },
-    'checkpoint-every': { type: 'string', arg: 'N', description: 'steps between checkpoints (default 100)' },
-    resume: { type: 'boolean', description: 'continue from --checkpoint if it exists' },
-    threads: { type: 'string', arg: 'N', description: 'ONNX Runtime intra-op threads (1 makes runs bit-reproducible)' },
-    precision: { type: 'string', arg: 'fp32|fp16', description: 'fp16: mixed precision with fp32 master weights and dynamic loss scaling (default fp32)' },
+    'checkpoint-every': { type: 'int', min: 1, default: 100, description: 'steps between checkpoints' },
+    resume: { type: 'boolean', requires: 'checkpoint', description: 'continue from --checkpoint if it exists' },
+    threads: { type: 'int', min: 1, description: 'ONNX Runtime intra-op threads (1 makes runs bit-reproducible)' },
+    precision: { type: 'choice', choices: ['fp32', 'fp16'], description: 'fp16: mixed precision with fp32 master weights and dynamic loss scaling (default fp32)' },
   },
   examples: [
     'frugal train --model mlp --dataset mnist -o mlp.onnx --epochs 3',
@@ -48,15 +48,7 @@ export const trainCommand: Command = {
   ],
   async run(ctx) {
     const v = ctx.values;
-    if (typeof v.model !== 'string') throw new FrugalError('E_USAGE', "missing --model <zoo name | model.onnx> (see 'frugal train --help')");
-    if (typeof v.dataset !== 'string') throw new FrugalError('E_USAGE', "missing --dataset mnist|spam (see 'frugal train --help')");
-    if (typeof v.output !== 'string') throw new FrugalError('E_USAGE', "missing -o <out.onnx> (see 'frugal train --help')");
-    if (v.resume && typeof v.checkpoint !== 'string') throw new FrugalError('E_USAGE', '--resume needs --checkpoint FILE');
-    const optimizer = choiceOption<OptimizerKind>(v, 'optimizer', OPTIMIZER_KINDS);
-    const schedule = choiceOption<ScheduleKind>(v, 'schedule', SCHEDULE_KINDS);
-    const precision = choiceOption<'fp32' | 'fp16'>(v, 'precision', ['fp32', 'fp16']);
-    const lr = numberOption(v, 'lr', { min: 0, exclusiveMin: true });
-    const opt = (name: string, min = 1) => (v[name] !== undefined ? intOption(v, name, 0, min) : undefined);
+    const { optimizer, schedule, precision, lr } = v;
     // Present flags only: the trainer's own defaults apply to the rest.
     const given = <T>(key: string, value: T | undefined): Record<string, T> => (value === undefined ? {} : { [key]: value });
     const { model, file } = await loadModelArg(v.model);
@@ -78,19 +70,19 @@ export const trainCommand: Command = {
       r = await trainModel({
       model,
       dataset: v.dataset,
-      ...given('epochs', opt('epochs')),
-      ...given('steps', opt('steps')),
-      batchSize: opt('batch') ?? 64,
+      ...given('epochs', v.epochs),
+      ...given('steps', v.steps),
+      batchSize: v.batch,
       ...(optimizer ? { optimizer } : {}),
       ...(schedule ? { schedule } : {}),
       ...(lr !== undefined ? { lr } : {}),
-      warmupSteps: opt('warmup', 0) ?? 0,
-      seed: opt('seed', 0) ?? 0,
-      ...given('limit', opt('limit')),
-      ...given('maxLength', opt('max-length')),
-      ...(typeof v.checkpoint === 'string' ? { checkpoint: v.checkpoint, checkpointEvery: opt('checkpoint-every') ?? 100 } : {}),
-      resume: v.resume === true,
-      ...given('intraOpThreads', opt('threads')),
+      warmupSteps: v.warmup,
+      seed: v.seed,
+      ...given('limit', v.limit),
+      ...given('maxLength', v['max-length']),
+      ...(v.checkpoint !== undefined ? { checkpoint: v.checkpoint, checkpointEvery: v['checkpoint-every'] } : {}),
+      resume: v.resume,
+      ...given('intraOpThreads', v.threads),
       ...given('precision', precision),
       onStart: () => {
         epochWindow = monitor.begin('epoch');
@@ -149,7 +141,7 @@ export const trainCommand: Command = {
     ctx.out(`${r.steps} steps, ${r.samples} samples, ${Math.round(r.samplesPerSec)} samples/s, ${r.wallSeconds.toFixed(1)} s; wrote ${saved.path}`);
     ctx.out(energyLine(energy));
   },
-};
+});
 
 /** The run's energy as JSON: joules, Wh, carbon, and the source of each figure. */
 function energyJson(w: WindowResult) {

@@ -84,7 +84,7 @@ export function int4WeightOnlyPass(opts: Int4Options = {}): Pass {
   const blockSize = opts.blockSize ?? 32;
   const format = opts.format ?? 'matmulnbits';
   if (!(Number.isInteger(blockSize) && blockSize >= 16 && blockSize <= 256 && (blockSize & (blockSize - 1)) === 0)) {
-    throw new FrugalError('E_USAGE', `int4 block size must be a power of two from 16 to 256, got ${blockSize}`);
+    throw new FrugalError('E_USAGE', `blockSize must be a power of two from 16 to 256 (int4 blocks), got ${blockSize}`, { option: 'blockSize' });
   }
   if (format !== 'matmulnbits' && format !== 'qdq') throw new FrugalError('E_USAGE', `int4 format must be 'matmulnbits' or 'qdq', got '${String(format)}'`);
   const accuracyLevel = opts.accuracyLevel ?? 0;

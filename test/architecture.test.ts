@@ -65,3 +65,14 @@ test('architecture: no import cycles between the folders of src/', () => {
   );
   assert.deepEqual(explain, [], `folder-level import cycles:\n  ${explain.join('\n  ')}`);
 });
+
+test('architecture: src/ throws only FrugalError (typed codes; E_INTERNAL for broken invariants)', () => {
+  const plain: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
+      if (/throw new (Error|RangeError|TypeError|SyntaxError)\(/.test(line)) plain.push(`${path.relative(SRC, file)}:${i + 1}`);
+      if (/FrugalError\('E_[A-Z_]+', `internal:/.test(line)) plain.push(`${path.relative(SRC, file)}:${i + 1} (use E_INTERNAL)`);
+    });
+  }
+  assert.deepEqual(plain, [], 'plain errors thrown from src/');
+});

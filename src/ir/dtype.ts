@@ -3,6 +3,8 @@
  * that holds one element per slot where there is one. Sub-byte types (int4, uint4, float4e2m1: 4 bits;
  * int2, uint2: 2 bits) are packed little-end first in raw data, as the ONNX spec says.
  */
+import { FrugalError } from '../errors.js';
+
 export const DataType = Object.freeze({
   UNDEFINED: 0,
   FLOAT: 1,
@@ -107,7 +109,7 @@ const TABLE: readonly DataTypeInfo[] = Object.freeze([
 /** Info for an element type id; throws a clear error for ids outside 0..26. */
 export function dataTypeInfo(id: number): DataTypeInfo {
   const info = TABLE[id];
-  if (!info) throw new RangeError(`unknown ONNX element type ${id} (known: 0..${TABLE.length - 1})`);
+  if (!info) throw new FrugalError('E_UNSUPPORTED', `unknown ONNX element type ${id} (known: 0..${TABLE.length - 1}); the file may be corrupt or newer than this version of Frugal`);
   return info;
 }
 

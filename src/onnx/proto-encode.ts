@@ -194,7 +194,7 @@ export function encodeBySchema(name: string, msg: Obj): Uint8Array[] {
   enc.w = new Writer(total);
   enc.write(plan, msg);
   const chunks = enc.w.finish();
-  if (chunksByteLength(chunks) !== total) throw new Error(`proto: encoded ${name} size mismatch (internal error)`);
+  if (chunksByteLength(chunks) !== total) throw new FrugalError('E_INTERNAL', `proto: encoded ${name} size differs from its planned size`);
   return chunks;
 }
 

@@ -12,6 +12,7 @@
  * of TensorProto: decoded into that typed array, encoded packed (proto2 `[packed = true]`). Every other
  * repeated scalar is encoded unpacked, as proto2 does by default; the decoder accepts both forms.
  */
+import { FrugalError } from '../errors.js';
 
 export type ScalarKind = 'int32' | 'int64' | 'uint64' | 'float' | 'double' | 'string' | 'bytes' | 'enum';
 export type FieldKind = ScalarKind | 'message';
@@ -152,7 +153,7 @@ function buildMessage(name: string, rows: readonly Row[]): MessageSchema {
       const repeated = type.startsWith('*');
       const base = repeated ? type.slice(1) : type;
       const isScalar = SCALARS.has(base);
-      if (!isScalar && !(base in ROWS)) throw new Error(`schema: ${name}.${fieldName} names unknown message ${base}`);
+      if (!isScalar && !(base in ROWS)) throw new FrugalError('E_INTERNAL', `schema: ${name}.${fieldName} names unknown message ${base}`);
       const field: FieldSchema = {
         number,
         name: fieldName,
@@ -168,7 +169,7 @@ function buildMessage(name: string, rows: readonly Row[]): MessageSchema {
     .sort((a, b) => a.number - b.number);
   const byNumber: (FieldSchema | undefined)[] = new Array(fields[fields.length - 1]!.number + 1).fill(undefined);
   for (const f of fields) {
-    if (byNumber[f.number] !== undefined) throw new Error(`schema: ${name} uses field number ${f.number} twice`);
+    if (byNumber[f.number] !== undefined) throw new FrugalError('E_INTERNAL', `schema: ${name} uses field number ${f.number} twice`);
     byNumber[f.number] = f;
   }
   return Object.freeze({ name, fields: Object.freeze(fields), byNumber: Object.freeze(byNumber) });

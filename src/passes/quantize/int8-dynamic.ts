@@ -236,7 +236,7 @@ function finishRewrite(ctx: Ctx, node: Node, specs: Emit[], tail: Emit[]): void 
   const chained = all.map((s, i): Emit => {
     const inputs = [...(s.inputs ?? [])];
     if (inputs[0] === null) {
-      if (!prev) throw new FrugalError('E_INVALID_MODEL', `internal: ${s.opType} has no value to chain from`);
+      if (!prev) throw new FrugalError('E_INTERNAL', `${s.opType} has no value to chain from`);
       inputs[0] = prev;
     }
     if (i === all.length - 1) return { ...s, inputs, name: node.name, outputs: undefined };

@@ -39,7 +39,7 @@ function loadNvml(library: string): NvmlApi {
   const getName = lib.func('int nvmlDeviceGetName(void *device, _Out_ char *name, unsigned int length)');
   const getEnergy = lib.func('int nvmlDeviceGetTotalEnergyConsumption(void *device, _Out_ unsigned long long *energy)');
   const check = (rc: number, what: string): void => {
-    if (rc !== NVML_SUCCESS) throw new Error(`${what} failed: ${String(errorString(rc))} (NVML error ${rc})`);
+    if (rc !== NVML_SUCCESS) throw new FrugalError('E_UNSUPPORTED', `NVML ${what} failed: ${String(errorString(rc))} (NVML error ${rc})`);
   };
   check(init(), 'nvmlInit_v2');
   const count = [0];

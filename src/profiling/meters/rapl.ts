@@ -137,8 +137,9 @@ export class RaplMeter implements EnergyMeter {
   }
 
   private readCounter(z: RaplZone): number {
-    const v = Number(this.readFile(path.join(z.dir, 'energy_uj')).trim());
-    if (!Number.isFinite(v)) throw new Error(`not a number`);
+    const file = path.join(z.dir, 'energy_uj');
+    const v = Number(this.readFile(file).trim());
+    if (!Number.isFinite(v)) throw new FrugalError('E_IO', `RAPL counter ${file} does not hold a number`);
     return v;
   }
 

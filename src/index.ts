@@ -1,6 +1,9 @@
 /**
- * Frugal's library entry: the IR, the ONNX codec, the runtime, datasets and the model zoo.
- * Everything the CLI does is available here; see README.md for an example.
+ * Frugal's library entry: everything the CLI does. The IR and the ONNX codec (`loadModel`,
+ * `saveModel`, `inspectModel`), passes (`applyQuantizeMode`, `PassManager`, each pass), the runtime
+ * (`createSession`), datasets, the model zoo, training (`trainModel`), evaluation and comparison
+ * (`evaluateModel`, `compareModels`), the profiler (`profileModels`), reports, and the main job
+ * (`runDemo`). See README.md's "Library" section for an example.
  */
 export * from './errors.js';
 export * from './ir/index.js';
@@ -16,3 +19,5 @@ export * from './training/index.js';
 export * from './evaluation/index.js';
 export * from './profiling/index.js';
 export * from './report/index.js';
+export * from './passes/index.js';
+export * from './search/index.js';

@@ -34,6 +34,7 @@ import { SimdOptimizer } from './simd-optimizer.js';
 import { float16BitsToFloat32Array, float32ToFloat16Bits } from '../onnx/packing.js';
 import { checkSchedule, learningRateAt, type ScheduleKind } from './schedules.js';
 import { buildEvalModel, buildTrainingModel, cloneModel, initializerArrays } from './training-graph.js';
+import { EnergyMonitor, type MeasurementWindow, type WindowResult } from '../profiling/window.js';
 
 export interface TrainOptions {
   /** The forward model (not modified). */
@@ -103,6 +104,8 @@ export interface TrainOptions {
   fusedOptimizer?: boolean;
   /** Stop (as if killed) after this many optimizer steps in this call; for tests of resume. */
   stopAfterSteps?: number;
+  /** Measure the energy of the run and of each epoch run in this call (`TrainResult.energy`). */
+  measureEnergy?: boolean;
 }
 
 export interface ProgressEvent {
@@ -154,6 +157,11 @@ export interface TrainResult {
   /** True when `stopAfterSteps` ended the call early. */
   stopped: boolean;
   trainable: string[];
+  /**
+   * With `measureEnergy`: the whole call's energy and each epoch's run in this call (a resumed run's
+   * earlier epochs were measured by the earlier call).
+   */
+  energy?: { run: WindowResult; epochs: Array<{ epoch: number; energy: WindowResult }> };
 }
 
 const intOpt = (v: number | undefined, name: string, fallback: number, min = 1): number => {
@@ -162,8 +170,47 @@ const intOpt = (v: number | undefined, name: string, fallback: number, min = 1):
   return n;
 };
 
-/** Trains `opts.model` on `opts.dataset`; see {@link TrainOptions}. */
+/**
+ * Trains `opts.model` on `opts.dataset`; see {@link TrainOptions}. With `measureEnergy`, the run's
+ * energy (setup included) and each epoch's (from its first step, evaluation included) are measured
+ * by the profiler's meters, each figure labelled with its source (a counter, or an estimate).
+ */
 export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
+  if (!opts.measureEnergy) return runTraining(opts);
+  const monitor = new EnergyMonitor();
+  const window = monitor.begin('train');
+  let epochWindow: MeasurementWindow | undefined;
+  // Window ends are taken synchronously in the progress callback (timestamps and counter marks); the
+  // figures are awaited after the run.
+  const epochEnergy: Array<{ epoch: number; result: Promise<WindowResult> }> = [];
+  let result: TrainResult;
+  let run: WindowResult;
+  try {
+    result = await runTraining({
+      ...opts,
+      onStart: () => {
+        epochWindow = monitor.begin('epoch');
+        opts.onStart?.();
+      },
+      onProgress: (p) => {
+        if (p.epochEnd && epochWindow) {
+          epochEnergy.push({ epoch: p.epoch, result: epochWindow.end() });
+          epochWindow = p.step < p.totalSteps ? monitor.begin('epoch') : undefined;
+        }
+        opts.onProgress?.(p);
+      },
+    });
+  } finally {
+    // A run that failed mid-epoch leaves its epoch window open: close it before the outer one.
+    if (epochWindow) await epochWindow.end();
+    run = await window.end();
+    await monitor.close();
+  }
+  const epochs = await Promise.all(epochEnergy.map(async (e) => ({ epoch: e.epoch, energy: await e.result })));
+  return { ...result, energy: { run, epochs } };
+}
+
+async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const t0 = performance.now();
   const batchSize = intOpt(opts.batchSize, 'batch size', 64);
   const accumulate = intOpt(opts.accumulate, 'accumulate', 1);

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { FrugalError } from '../../errors.js';
-import { EnergyMonitor, joulesToWh, type MeasurementWindow, type WindowResult } from '../../profiling/index.js';
+import { joulesToWh, type WindowResult } from '../../profiling/index.js';
 import type { Model } from '../../ir/model.js';
 import { loadModel, saveModel } from '../../onnx/index.js';
 import { OPTIMIZER_KINDS, SCHEDULE_KINDS, trainModel } from '../../training/index.js';
@@ -54,20 +54,7 @@ export const trainCommand = defineCommand({
     const { model, file } = await loadModelArg(v.model);
     const output = v.output;
     if (file && path.resolve(file) === path.resolve(output)) throw new FrugalError('E_USAGE', `refusing to write '${output}': it is the input model; choose another output path`);
-    // Energy of the whole run (setup included) and of each epoch (windows nested in it, from the first
-    // step, evaluation included), labelled with its source (a counter where one is readable, else an
-    // estimate).
-    const monitor = new EnergyMonitor();
-    const window = monitor.begin('train');
-    let epochWindow: MeasurementWindow | undefined;
-    let epochOpen = false;
-    // Window ends are taken synchronously in the progress callback (timestamps and counter marks); the
-    // figures are awaited after the run.
-    const epochEnergy: Array<{ epoch: number; result: Promise<WindowResult> }> = [];
-    let r: Awaited<ReturnType<typeof trainModel>>;
-    let energy: WindowResult;
-    try {
-      r = await trainModel({
+    const r = await trainModel({
       model,
       dataset: v.dataset,
       ...given('epochs', v.epochs),
@@ -84,32 +71,17 @@ export const trainCommand = defineCommand({
       resume: v.resume,
       ...given('intraOpThreads', v.threads),
       ...given('precision', precision),
-      onStart: () => {
-        epochWindow = monitor.begin('epoch');
-        epochOpen = true;
-      },
+      measureEnergy: true,
       onProgress: (p) => {
         ctx.progress(
           `epoch ${p.epoch + 1}/${p.epochs} step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} lr ${p.lr.toPrecision(3)} ${Math.round(p.samplesPerSec)} samples/s` +
             (p.accuracy !== undefined ? ` test accuracy ${(100 * p.accuracy).toFixed(2)}%` : ''),
         );
-        if (p.epochEnd) {
-          epochEnergy.push({ epoch: p.epoch, result: epochWindow!.end() });
-          epochOpen = p.step < p.totalSteps;
-          if (epochOpen) epochWindow = monitor.begin('epoch');
-        }
       },
-      });
-    } finally {
-      // A run that failed mid-epoch leaves its epoch window open: close it before the outer one.
-      if (epochOpen) await epochWindow!.end();
-      energy = await window.end();
-      await monitor.close();
-    }
+    });
+    const energy = r.energy!.run;
     const saved = await saveModel(r.model, output, file ? { protect: [file] } : {});
-    // Epochs run in this call (a resumed run's earlier epochs were measured by the earlier call).
-    const perEpoch = new Map<number, WindowResult>();
-    for (const e of epochEnergy) perEpoch.set(e.epoch, await e.result);
+    const perEpoch = new Map(r.energy!.epochs.map((e) => [e.epoch, e.energy]));
     if (ctx.json) {
       ctx.out(
         JSON.stringify({

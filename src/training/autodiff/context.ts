@@ -21,10 +21,8 @@ export class GradContext {
   readonly graph: Graph;
   /** Default-domain opset of the model (autodiff requires ≥ 13: axes as inputs). */
   readonly opset: number;
-  /** The forward node whose rule is running (set by the engine). */
-  node!: Node;
-  /** Which inputs of `node` need a gradient (set by the engine). */
-  needsGrad: boolean[] = [];
+  /** The forward node whose backward nodes are being emitted: names them, and `fail` names it. */
+  private current: Node | undefined;
   private constCache = new Map<string, Value>();
 
   constructor(model: Model) {
@@ -33,20 +31,30 @@ export class GradContext {
     this.opset = model.opset;
   }
 
-  /** Does input `i` of the current node need a gradient? */
-  needs(i: number): boolean {
-    return this.needsGrad[i] === true;
+  /** Runs `emit` with backward nodes named after (and errors naming) the forward node `node`. */
+  within<T>(node: Node, emit: () => T): T {
+    this.current = node;
+    try {
+      return emit();
+    } finally {
+      this.current = undefined;
+    }
+  }
+
+  /** A new initializer holding `t`, named after the forward node. */
+  constant(t: Tensor): Value {
+    return this.graph.addInitializer(this.graph.uniqueName(`grad/${this.current?.name || 'window'}/const`), t);
   }
 
   /** Appends a backward node with one output, named after the forward node. */
   op(opType: string, inputs: Array<Value | null>, attrs?: Record<string, AttributeValue | TypedAttribute>): Value {
-    const base = this.node ? `grad/${this.node.name || this.node.opType}/${opType}` : `grad/${opType}`;
+    const base = this.current ? `grad/${this.current.name || this.current.opType}/${opType}` : `grad/${opType}`;
     return this.b.op(opType, inputs, attrs, { name: this.graph.uniqueNodeName(base), outputNames: [this.graph.uniqueName(`${base}_out`)] });
   }
 
   /** Appends a backward node with several outputs. */
   ops(opType: string, inputs: Array<Value | null>, count: number, attrs?: Record<string, AttributeValue | TypedAttribute>): Value[] {
-    const base = this.node ? `grad/${this.node.name || this.node.opType}/${opType}` : `grad/${opType}`;
+    const base = this.current ? `grad/${this.current.name || this.current.opType}/${opType}` : `grad/${opType}`;
     const names = Array.from({ length: count }, (_, i) => this.graph.uniqueName(`${base}_out${i}`));
     return this.b.ops(opType, inputs, count, attrs, { name: this.graph.uniqueNodeName(base), outputNames: names });
   }
@@ -165,6 +173,6 @@ export class GradContext {
 
   /** An E_UNSUPPORTED/E_SHAPE error naming the current node. */
   fail(message: string): FrugalError {
-    return new FrugalError('E_UNSUPPORTED', `gradient of ${this.node ? this.node.describe() : 'graph'}: ${message}`);
+    return new FrugalError('E_UNSUPPORTED', `gradient of ${this.current ? this.current.describe() : 'graph'}: ${message}`);
   }
 }

@@ -1,6 +1,6 @@
 import { FrugalError } from '../../errors.js';
 import type { Model } from '../../ir/model.js';
-import type { Node, Value } from '../../ir/node.js';
+import type { Value } from '../../ir/node.js';
 import { inferShapes } from '../../ir/shape-inference.js';
 import { GradContext } from './context.js';
 import { zerosLike } from './rules/helpers.js';
@@ -71,15 +71,12 @@ export function differentiate(model: Model, opts: DifferentiateOptions): Differe
         `no gradient rule for ${node.describe()}: it lies between a trainable weight and the loss (ops with rules: ${Object.keys(GRADIENT_RULES).sort().join(', ')}); freeze the weights before it or replace the op`,
       );
     }
-    ctx.node = node;
-    ctx.needsGrad = needs;
-    const dIn = rule(ctx, node, dOut);
+    const dIn = ctx.within(node, () => rule(ctx, node, dOut, needs));
     node.inputs.forEach((v, k) => {
       const g = dIn[k];
       if (v && needs[k] && g) accumulate(v, g);
     });
   }
-  ctx.node = undefined as unknown as Node;
   const result = opts.wrt.map((w) => grads.get(w) ?? zerosLike(ctx, w));
   return { grads: result };
 }

@@ -7,24 +7,24 @@ import type { GradRuleTable } from './types.js';
 export const basicRules: GradRuleTable = {
   Identity: (_ctx, _n, [dy]) => [dy!],
 
-  Add: (ctx, n, [dy]) => {
+  Add: (ctx, n, [dy], needs) => {
     const [a, b] = n.inputs as [NonNullable<(typeof n.inputs)[0]>, NonNullable<(typeof n.inputs)[0]>];
     const y = n.outputs[0]!;
-    return [ctx.needs(0) ? ctx.unbroadcast(dy!, y, a) : null, ctx.needs(1) ? ctx.unbroadcast(dy!, y, b) : null];
+    return [needs[0] ? ctx.unbroadcast(dy!, y, a) : null, needs[1] ? ctx.unbroadcast(dy!, y, b) : null];
   },
 
-  Sub: (ctx, n, [dy]) => {
+  Sub: (ctx, n, [dy], needs) => {
     const [a, b] = n.inputs as [NonNullable<(typeof n.inputs)[0]>, NonNullable<(typeof n.inputs)[0]>];
     const y = n.outputs[0]!;
-    return [ctx.needs(0) ? ctx.unbroadcast(dy!, y, a) : null, ctx.needs(1) ? ctx.unbroadcast(ctx.op('Neg', [dy!]), y, b) : null];
+    return [needs[0] ? ctx.unbroadcast(dy!, y, a) : null, needs[1] ? ctx.unbroadcast(ctx.op('Neg', [dy!]), y, b) : null];
   },
 
-  Mul: (ctx, n, [dy]) => {
+  Mul: (ctx, n, [dy], needs) => {
     const [a, b] = n.inputs as [NonNullable<(typeof n.inputs)[0]>, NonNullable<(typeof n.inputs)[0]>];
     const y = n.outputs[0]!;
     return [
-      ctx.needs(0) ? ctx.unbroadcast(ctx.op('Mul', [dy!, b]), y, a) : null,
-      ctx.needs(1) ? ctx.unbroadcast(ctx.op('Mul', [dy!, a]), y, b) : null,
+      needs[0] ? ctx.unbroadcast(ctx.op('Mul', [dy!, b]), y, a) : null,
+      needs[1] ? ctx.unbroadcast(ctx.op('Mul', [dy!, a]), y, b) : null,
     ];
   },
 
@@ -45,7 +45,7 @@ export const basicRules: GradRuleTable = {
    * [1, K], B: [K] → [K, 1]) and the promoted axis removed from Y, so dY gets that axis back first and
    * the operand's gradient sums it (and every batch axis) away again.
    */
-  MatMul: (ctx, n, [dy]) => {
+  MatMul: (ctx, n, [dy], needs) => {
     const a = n.inputs[0]!;
     const b = n.inputs[1]!;
     const ra = ctx.rank(a);
@@ -60,14 +60,14 @@ export const basicRules: GradRuleTable = {
     const g = restore.length ? ctx.op('Unsqueeze', [dy!, ctx.ints(restore)]) : dy!;
     const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
     const out: Array<typeof dy> = [null, null];
-    if (ctx.needs(0)) {
+    if (needs[0]) {
       // B'ᵀ: a vector B [K] promotes to [K, 1], whose transpose is [1, K].
       const bt = vecB ? ctx.op('Unsqueeze', [b, ctx.ints([0])]) : ctx.op('Transpose', [b], { perm: swap(rb) });
       const da = ctx.op('MatMul', [g, bt]);
       // A vector A's gradient is [..., 1, K]: sum every axis but the last.
       out[0] = vecA ? ctx.op('ReduceSum', [da, ctx.ints(range(0, rp - 1))], { keepdims: 0 }) : ctx.unbroadcastMatmul(da, rp, a);
     }
-    if (ctx.needs(1)) {
+    if (needs[1]) {
       // A'ᵀ: a vector A [K] promotes to [1, K], whose transpose is [K, 1].
       const at = vecA ? ctx.op('Unsqueeze', [a, ctx.ints([1])]) : ctx.op('Transpose', [a], { perm: swap(ra) });
       const db = ctx.op('MatMul', [at, g]);

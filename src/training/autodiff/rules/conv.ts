@@ -20,7 +20,7 @@ import { resolveWindow, spatialDims, transposedWindow, type Window } from './win
  * - dB = Σ over N and spatial axes of dY.
  */
 export const convRules: GradRuleTable = {
-  Conv: (ctx, n, [dy]) => {
+  Conv: (ctx, n, [dy], needs) => {
     const x = n.inputs[0]!;
     const w = n.inputs[1]!;
     const y = n.outputs[0]!;
@@ -33,10 +33,10 @@ export const convRules: GradRuleTable = {
     const swap01 = [1, 0, ...spatialAxes];
     const out: Array<Value | null> = [null, null, null];
 
-    if (ctx.needs(0)) out[0] = transposedWindow(ctx, dy!, w, win, group);
+    if (needs[0]) out[0] = transposedWindow(ctx, dy!, w, win, group);
 
-    if (ctx.needs(1) && group === 1 && typeof ws[1] === 'number') out[1] = im2colWeightGrad(ctx, x, dy!, ws[1], win);
-    else if (ctx.needs(1)) {
+    if (needs[1] && group === 1 && typeof ws[1] === 'number') out[1] = im2colWeightGrad(ctx, x, dy!, ws[1], win);
+    else if (needs[1]) {
       const cg = ws[1];
       if (typeof cg !== 'number') throw ctx.fail(`the weight '${w.name}' needs a static channel dim`);
       let xr: Value;
@@ -67,7 +67,7 @@ export const convRules: GradRuleTable = {
       out[1] = ctx.op('Transpose', [dw], { perm: swap01 });
     }
 
-    if (n.inputs[2] && ctx.needs(2)) out[2] = ctx.op('ReduceSum', [dy!, ctx.ints([0, ...spatialAxes])], { keepdims: 0 });
+    if (n.inputs[2] && needs[2]) out[2] = ctx.op('ReduceSum', [dy!, ctx.ints([0, ...spatialAxes])], { keepdims: 0 });
     return out;
   },
 };

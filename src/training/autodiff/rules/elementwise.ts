@@ -1,19 +1,16 @@
 import type { Node, Value } from '../../../ir/node.js';
 import type { GradContext } from '../context.js';
-import { activationRules } from './activations.js';
-import { gemmRules } from './gemm.js';
 import { isFloatType } from './helpers.js';
 import type { GradRuleTable } from './types.js';
 
 /**
  * Gradient rules for elementwise arithmetic (Div, Neg, Pow, Sqrt, Exp, Log, Abs, Reciprocal, Erf),
- * selection (Where, Max, Min, Clip), Sum and Cast; re-exports the activation (activations.ts) and Gemm
- * (gemm.ts) families so the rule index imports one table.
+ * selection (Where, Max, Min, Clip), Sum and Cast.
  *
  * Conventions: constants are made in the forward input's element type (`ctx.scalar(v, et)`), so every
  * float type the forward graph uses works; where the derivative is a function of the forward output
  * (Exp, Sqrt, Reciprocal, Div) it reads the output instead of recomputing; binary ops undo
- * broadcasting with `ctx.unbroadcast`; every rule checks `ctx.needs(i)` and emits nothing for an input
+ * broadcasting with `ctx.unbroadcast`; every rule checks `needs[i]` and emits nothing for an input
  * that needs no gradient.
  */
 
@@ -28,43 +25,43 @@ function times(ctx: GradContext, dy: Value, factor: Value): Value {
  * input that equals it, so the gradients still sum to dY.
  */
 function selectRule(cmp: 'GreaterOrEqual' | 'LessOrEqual') {
-  return (ctx: GradContext, n: Node, [dy]: Array<Value | null>): Array<Value | null> => {
+  return (ctx: GradContext, n: Node, [dy]: Array<Value | null>, needs: readonly boolean[]): Array<Value | null> => {
     const xs = n.inputs as Value[];
     const y = n.outputs[0]!;
     if (xs.length === 1) return [dy!];
     const zero = ctx.scalar(0, ctx.elemType(y));
     if (xs.length === 2) {
       const [a, b] = xs as [Value, Value];
-      if (!ctx.needs(0) && !ctx.needs(1)) return [null, null];
+      if (!needs[0] && !needs[1]) return [null, null];
       const firstWins = ctx.op(cmp, [a, b]);
       return [
-        ctx.needs(0) ? ctx.unbroadcast(ctx.op('Where', [firstWins, dy!, zero]), y, a) : null,
-        ctx.needs(1) ? ctx.unbroadcast(ctx.op('Where', [firstWins, zero, dy!]), y, b) : null,
+        needs[0] ? ctx.unbroadcast(ctx.op('Where', [firstWins, dy!, zero]), y, a) : null,
+        needs[1] ? ctx.unbroadcast(ctx.op('Where', [firstWins, zero, dy!]), y, b) : null,
       ];
     }
     const out: Array<Value | null> = xs.map(() => null);
-    const last = xs.reduce((m, _x, i) => (ctx.needs(i) ? i : m), -1);
+    const last = xs.reduce((m, _x, i) => (needs[i] ? i : m), -1);
     let taken: Value | null = null;
     for (let i = 0; i <= last; i++) {
       const hit: Value = ctx.op('Equal', [xs[i]!, y]);
       const mine: Value = taken ? ctx.op('And', [hit, ctx.op('Not', [taken])]) : hit;
-      if (ctx.needs(i)) out[i] = ctx.unbroadcast(ctx.op('Where', [mine, dy!, zero]), y, xs[i]!);
+      if (needs[i]) out[i] = ctx.unbroadcast(ctx.op('Where', [mine, dy!, zero]), y, xs[i]!);
       if (i < last) taken = taken ? ctx.op('Or', [taken, mine]) : mine;
     }
     return out;
   };
 }
 
-const arithmeticRules: GradRuleTable = {
+export const elementwiseRules: GradRuleTable = {
   Neg: (ctx, _n, [dy]) => [ctx.op('Neg', [dy!])],
 
   /** Y = A / B: dA = dY / B, dB = −dY · Y / B (reusing Y saves a Mul). */
-  Div: (ctx, n, [dy]) => {
+  Div: (ctx, n, [dy], needs) => {
     const [a, b] = n.inputs as [Value, Value];
     const y = n.outputs[0]!;
     return [
-      ctx.needs(0) ? ctx.unbroadcast(ctx.op('Div', [dy!, b]), y, a) : null,
-      ctx.needs(1) ? ctx.unbroadcast(ctx.op('Neg', [ctx.op('Div', [times(ctx, dy!, y), b])]), y, b) : null,
+      needs[0] ? ctx.unbroadcast(ctx.op('Div', [dy!, b]), y, a) : null,
+      needs[1] ? ctx.unbroadcast(ctx.op('Neg', [ctx.op('Div', [times(ctx, dy!, y), b])]), y, b) : null,
     ];
   },
 
@@ -73,17 +70,17 @@ const arithmeticRules: GradRuleTable = {
    * real power is only defined for integer B, whose exponent gradient is zero by convention, as in
    * TensorFlow). An exponent of another type (opset 13+ allows int exponents) is cast to A's type.
    */
-  Pow: (ctx, n, [dy]) => {
+  Pow: (ctx, n, [dy], needs) => {
     const [a, b] = n.inputs as [Value, Value];
     const y = n.outputs[0]!;
     const et = ctx.elemType(a);
     const out: Array<Value | null> = [null, null];
-    if (ctx.needs(0)) {
+    if (needs[0]) {
       const bf = ctx.elemType(b) === et ? b : ctx.op('Cast', [b], { to: et });
       const slope = ctx.op('Mul', [bf, ctx.op('Pow', [a, ctx.op('Sub', [bf, ctx.scalar(1, et)])])]);
       out[0] = ctx.unbroadcast(times(ctx, dy!, slope), y, a);
     }
-    if (ctx.needs(1)) {
+    if (needs[1]) {
       if (!isFloatType(ctx.elemType(b))) throw ctx.fail(`the exponent '${b.name}' is not a float tensor and has no gradient`);
       const zero = ctx.scalar(0, et);
       const positive = ctx.op('Greater', [a, zero]);
@@ -126,23 +123,23 @@ const arithmeticRules: GradRuleTable = {
   },
 
   /** Y = Σ Xᵢ (variadic, broadcasting): dXᵢ = dY summed back to Xᵢ's shape. */
-  Sum: (ctx, n, [dy]) => {
+  Sum: (ctx, n, [dy], needs) => {
     const y = n.outputs[0]!;
-    return n.inputs.map((x, i) => (x && ctx.needs(i) ? ctx.unbroadcast(dy!, y, x) : null));
+    return n.inputs.map((x, i) => (x && needs[i] ? ctx.unbroadcast(dy!, y, x) : null));
   },
 
   Max: selectRule('GreaterOrEqual'),
   Min: selectRule('LessOrEqual'),
 
   /** Y = Where(C, X, Y'): the condition has no gradient; X gets dY where C, Y' where not. */
-  Where: (ctx, n, [dy]) => {
+  Where: (ctx, n, [dy], needs) => {
     const [cond, x, other] = n.inputs as [Value, Value, Value];
     const y = n.outputs[0]!;
     const zero = ctx.scalar(0, ctx.elemType(y));
     return [
       null,
-      ctx.needs(1) ? ctx.unbroadcast(ctx.op('Where', [cond, dy!, zero]), y, x) : null,
-      ctx.needs(2) ? ctx.unbroadcast(ctx.op('Where', [cond, zero, dy!]), y, other) : null,
+      needs[1] ? ctx.unbroadcast(ctx.op('Where', [cond, dy!, zero]), y, x) : null,
+      needs[2] ? ctx.unbroadcast(ctx.op('Where', [cond, zero, dy!]), y, other) : null,
     ];
   },
 
@@ -151,13 +148,13 @@ const arithmeticRules: GradRuleTable = {
    * they need a gradient, get the sum of dY over the elements they clipped. (When min > max ONNX
    * outputs max everywhere; that degenerate case is not special-cased.)
    */
-  Clip: (ctx, n, [dy]) => {
+  Clip: (ctx, n, [dy], needs) => {
     const x = n.inputs[0]!;
     const lo = n.inputs[1] ?? null;
     const hi = n.inputs[2] ?? null;
     const zero = ctx.scalar(0, ctx.elemType(x));
     const out: Array<Value | null> = [null, null, null];
-    if (ctx.needs(0)) {
+    if (needs[0]) {
       let keep: Value | null = lo ? ctx.op('GreaterOrEqual', [x, lo]) : null;
       if (hi) {
         const under = ctx.op('LessOrEqual', [x, hi]);
@@ -167,8 +164,8 @@ const arithmeticRules: GradRuleTable = {
     }
     // A bound's gradient: Σ dY over the elements it replaced (scalar, like the bound).
     const boundGrad = (bound: Value, cmp: 'Less' | 'Greater') => ctx.op('ReduceSum', [ctx.op('Where', [ctx.op(cmp, [x, bound]), dy!, zero])], { keepdims: 0 });
-    if (lo && ctx.needs(1)) out[1] = boundGrad(lo, 'Less');
-    if (hi && ctx.needs(2)) out[2] = boundGrad(hi, 'Greater');
+    if (lo && needs[1]) out[1] = boundGrad(lo, 'Less');
+    if (hi && needs[2]) out[2] = boundGrad(hi, 'Greater');
     return out;
   },
 
@@ -179,10 +176,4 @@ const arithmeticRules: GradRuleTable = {
     if (!isFloatType(from) || !isFloatType(ctx.elemType(n.outputs[0]!))) return [null];
     return [ctx.op('Cast', [dy!], { to: from })];
   },
-};
-
-export const elementwiseRules: GradRuleTable = {
-  ...arithmeticRules,
-  ...activationRules,
-  ...gemmRules,
 };

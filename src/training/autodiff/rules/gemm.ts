@@ -19,7 +19,7 @@ export const gemmRules: GradRuleTable = {
    *   dB = alpha · A'ᵀ·dY   (transB = 0)      dB = alpha · dYᵀ·A'   (transB = 1)
    *   dC = beta · dY, summed back over the axes C was broadcast along (C may be a scalar, [N], [M,1]...).
    */
-  Gemm: (ctx, n, [dy]) => {
+  Gemm: (ctx, n, [dy], needs) => {
     const a = n.inputs[0]!;
     const b = n.inputs[1]!;
     const c = n.inputs[2] ?? null;
@@ -28,9 +28,9 @@ export const gemmRules: GradRuleTable = {
     const alpha = n.attrFloat('alpha', 1);
     const beta = n.attrFloat('beta', 1);
     const out: Array<Value | null> = [null, null, null];
-    if (ctx.needs(0)) out[0] = transA ? gemm(ctx, b, dy!, transB, 1, alpha) : gemm(ctx, dy!, b, 0, 1 - transB, alpha);
-    if (ctx.needs(1)) out[1] = transB ? gemm(ctx, dy!, a, 1, transA, alpha) : gemm(ctx, a, dy!, 1 - transA, 0, alpha);
-    if (c && ctx.needs(2)) {
+    if (needs[0]) out[0] = transA ? gemm(ctx, b, dy!, transB, 1, alpha) : gemm(ctx, dy!, b, 0, 1 - transB, alpha);
+    if (needs[1]) out[1] = transB ? gemm(ctx, dy!, a, 1, transA, alpha) : gemm(ctx, a, dy!, 1 - transA, 0, alpha);
+    if (c && needs[2]) {
       const scaled = beta === 1 ? dy! : ctx.op('Mul', [dy!, ctx.scalar(beta, ctx.elemType(c))]);
       out[2] = ctx.unbroadcast(scaled, n.outputs[0]!, c);
     }

@@ -21,7 +21,7 @@ export const normRules: GradRuleTable = {
    * μ and σ⁻¹ come from the forward's Mean/InvStdDev outputs when present (cast from stash_type), else
    * they are recomputed.
    */
-  LayerNormalization: (ctx, n, [dy]) => {
+  LayerNormalization: (ctx, n, [dy], needs) => {
     const x = n.inputs[0]!;
     const scale = n.inputs[1]!;
     const bias = n.inputs[2] ?? null;
@@ -44,14 +44,14 @@ export const normRules: GradRuleTable = {
     }
     const xhat = ctx.op('Mul', [ctx.op('Sub', [x, mean]), inv]);
     const out: Array<Value | null> = [null, null, null];
-    if (ctx.needs(0)) {
+    if (needs[0]) {
       const g = ctx.op('Mul', [dy!, scale]);
       const m1 = reduceMean(ctx, g, axes);
       const m2 = reduceMean(ctx, ctx.op('Mul', [g, xhat]), axes);
       out[0] = ctx.op('Mul', [inv, ctx.op('Sub', [ctx.op('Sub', [g, m1]), ctx.op('Mul', [xhat, m2])])]);
     }
-    if (ctx.needs(1)) out[1] = ctx.unbroadcast(ctx.op('Mul', [dy!, xhat]), y, scale);
-    if (bias && ctx.needs(2)) out[2] = ctx.unbroadcast(dy!, y, bias);
+    if (needs[1]) out[1] = ctx.unbroadcast(ctx.op('Mul', [dy!, xhat]), y, scale);
+    if (bias && needs[2]) out[2] = ctx.unbroadcast(dy!, y, bias);
     return out;
   },
 
@@ -60,7 +60,7 @@ export const normRules: GradRuleTable = {
    * dX = dY·s; dScale = Σ dY·x̂; dB = Σ dY; dMean = −Σ dY·s; dVar = −½·Σ dY·(X − mean)·scale·(var + ε)^−3/2,
    * sums over every axis but the channel axis.
    */
-  BatchNormalization: (ctx, n, [dy]) => {
+  BatchNormalization: (ctx, n, [dy], needs) => {
     if (n.attrInt('training_mode', 0) === 1) {
       throw ctx.fail('training-mode BatchNormalization has no direct rule: run prepareForTraining(model) first, which rewrites it into primitive ops');
     }
@@ -74,14 +74,14 @@ export const normRules: GradRuleTable = {
     const inv = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance!, ctx.scalar(n.attrFloat('epsilon', 1e-5), et)])])]);
     const s = ctx.op('Mul', [scale!, inv]);
     const out: Array<Value | null> = [null, null, null, null, null];
-    if (ctx.needs(0)) out[0] = ctx.op('Mul', [dy!, perChannel(s)]);
-    const needCentered = ctx.needs(1) || ctx.needs(4);
+    if (needs[0]) out[0] = ctx.op('Mul', [dy!, perChannel(s)]);
+    const needCentered = needs[1] || needs[4];
     const dyCentered = needCentered ? sum(ctx.op('Mul', [dy!, ctx.op('Sub', [x!, perChannel(mean!)])])) : null;
-    if (ctx.needs(1)) out[1] = ctx.op('Mul', [dyCentered!, inv]);
-    const dySum = ctx.needs(2) || ctx.needs(3) ? sum(dy!) : null;
-    if (ctx.needs(2)) out[2] = dySum;
-    if (ctx.needs(3)) out[3] = ctx.op('Neg', [ctx.op('Mul', [dySum!, s])]);
-    if (ctx.needs(4)) {
+    if (needs[1]) out[1] = ctx.op('Mul', [dyCentered!, inv]);
+    const dySum = needs[2] || needs[3] ? sum(dy!) : null;
+    if (needs[2]) out[2] = dySum;
+    if (needs[3]) out[3] = ctx.op('Neg', [ctx.op('Mul', [dySum!, s])]);
+    if (needs[4]) {
       const inv3 = ctx.op('Mul', [inv, ctx.op('Mul', [inv, inv])]);
       out[4] = ctx.op('Mul', [ctx.op('Mul', [dyCentered!, scale!]), ctx.op('Mul', [inv3, ctx.scalar(-0.5, et)])]);
     }

@@ -1,6 +1,5 @@
 import type { Value } from '../../../ir/node.js';
 import type { GradContext } from '../context.js';
-import { indexingRules } from './indexing.js';
 import type { GradRuleTable } from './types.js';
 import { zerosLike } from './helpers.js';
 
@@ -31,7 +30,7 @@ export const shapeRules: GradRuleTable = {
   },
 
   /** dY split back into the inputs' extents along `axis` (sizes read statically, else at run time). */
-  Concat: (ctx, n, [dy]) => {
+  Concat: (ctx, n, [dy], needs) => {
     const inputs = n.inputs as Value[];
     const rank = ctx.rank(n.outputs[0]!);
     let axis = n.attrInt('axis', 0);
@@ -42,7 +41,7 @@ export const shapeRules: GradRuleTable = {
       : ctx.op('Concat', inputs.map((v) => dims(ctx, ctx.op('Shape', [v]), axis, axis + 1)), { axis: 0 });
     if (inputs.length === 1) return [dy!];
     const parts = ctx.ops('Split', [dy!, split], inputs.length, { axis });
-    return parts.map((p, i) => (ctx.needs(i) ? p : null));
+    return parts.map((p, i) => (needs[i] ? p : null));
   },
 
   /** The output gradients concatenated back; outputs the loss does not read contribute zeros. */
@@ -83,5 +82,4 @@ export const shapeRules: GradRuleTable = {
     return [ctx.op('Pad', axes ? [dy!, ctx.ints(pads.map((p) => -p)), null, axes] : [dy!, ctx.ints(pads.map((p) => -p))]), null, null, null];
   },
 
-  ...indexingRules,
 };

@@ -94,7 +94,7 @@ export function transposedWindow(ctx: GradContext, dy: Value, weight: Value, w: 
 export function floatConst(ctx: GradContext, dims: number[], values: number[], elemType: number): Value {
   const direct = elemType === DataType.DOUBLE ? DataType.DOUBLE : DataType.FLOAT;
   const t = direct === DataType.DOUBLE ? Tensor.fromArray(direct, dims, Float64Array.from(values)) : Tensor.fromArray(direct, dims, Float32Array.from(values));
-  const v = ctx.graph.addInitializer(ctx.graph.uniqueName(`grad/${ctx.node?.name || 'window'}/const`), t);
+  const v = ctx.constant(t);
   return direct === elemType ? v : ctx.op('Cast', [v], { to: elemType });
 }
 

@@ -42,6 +42,7 @@ export interface Command {
 export const COMMON_OPTIONS: Record<string, OptionSpec> = {
   json: { type: 'boolean', description: 'print one JSON object instead of text' },
   help: { type: 'boolean', short: 'h', description: 'show this help' },
+  verbose: { type: 'boolean', description: "also show ONNX Runtime's own log lines (warnings and errors)" },
 };
 
 export function helpText(cmd: Command): string {

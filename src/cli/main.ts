@@ -5,6 +5,7 @@
  */
 import { frugalVersion } from '../profiling/records.js';
 import { FrugalError, isFrugalError } from '../errors.js';
+import { setDefaultLogSeverity } from '../runtime/session.js';
 import { type Command, type CommandContext, helpText, parseCommandArgs } from './command.js';
 import { convertCommand } from './commands/convert.js';
 import { demoCommand } from './commands/demo.js';
@@ -53,6 +54,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(helpText(cmd) + '\n');
       return 0;
     }
+    // ORT logs straight to stderr; keep its lines off unless asked, since its errors come back as ours.
+    setDefaultLogSeverity(values.verbose ? 2 : 4);
     const tty = process.stderr.isTTY === true && !values.json;
     const ctx: CommandContext = {
       values,

@@ -1,5 +1,5 @@
 import { FrugalError } from '../errors.js';
-import { byteSizeOf, DataType, dataTypeInfo, isKnownDataType } from '../ir/dtype.js';
+import { byteSizeOf, DataType, dataTypeInfo, dataTypeName, isKnownDataType } from '../ir/dtype.js';
 import type { SparseTensor } from '../ir/node.js';
 import { Tensor, type TensorExtra } from '../ir/tensor.js';
 import { resolveExternalData } from './external-data.js';
@@ -53,7 +53,8 @@ export function tensorFromProto(p: TensorProto, baseDir: string | undefined): Te
     throw new FrugalError('E_UNSUPPORTED', `tensor '${name}': element type ${dtype} is not a known ONNX type (1..26)`);
   }
   if (p.dataLocation === 1) {
-    const ref = resolveExternalData(entriesOf(p.externalData), name, baseDir);
+    const need = dtype === DataType.STRING ? undefined : { bytes: byteSizeOf(dtype, dims.reduce((a, d) => a * d, 1)), type: `${dataTypeName(dtype)}[${dims.join(',')}]` };
+    const ref = resolveExternalData(entriesOf(p.externalData), name, baseDir, need);
     return Tensor.fromExternal(dtype, dims, ref, name, extra);
   }
   if (dtype === DataType.STRING) {

@@ -139,22 +139,35 @@ test('shape inference never writes a non-integer dim: a Slice with mismatched st
   decodeModel(encodeModelToBytes(m));
 });
 
-test('known regressions: bit-flipped scan_1.onnx is inspected and re-encoded', (t) => {
-  const file = path.join(DATA, 'models/scan-control-flow/scan_1.onnx');
-  if (!fs.existsSync(file)) {
-    t.skip(`${file} not found`);
-    return;
-  }
-  const b = fs.readFileSync(file);
-  const src = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  const lens: LenField[] = [];
-  collectLengths(src, 0, src.length, 0, lens);
-  // Found by a 20,000-mutation run (one mutation per seed): inspect stored NaN dims in the Scan body.
-  for (const seed of [9550, 10470]) {
-    const [bytes, what] = mutate(new Rng(seed), src, lens);
-    const model = decodeModel(bytes, { baseDir: path.dirname(file) });
+/** Mutations that once failed (one mutation from `new Rng(seed)` each), found by long fuzz runs. */
+const REGRESSIONS: Array<{ file: string; seed: number; was: string }> = [
+  { file: 'models/scan-control-flow/scan_1.onnx', seed: 9550, was: 'inspect stored NaN dims (Slice with a short ends list); encode failed' },
+  { file: 'models/scan-control-flow/scan_1.onnx', seed: 10470, was: 'inspect stored NaN dims; encode failed' },
+  { file: 'models/already-quantized/conv.int4_weights.qdq.onnx', seed: 114797, was: 'decode threw RangeError allocating 23 GB for int4 int32_data' },
+];
+
+test('known regressions: mutations that once broke decode, inspect or encode', (t) => {
+  for (const r of REGRESSIONS) {
+    const file = path.join(DATA, r.file);
+    if (!fs.existsSync(file)) {
+      t.diagnostic(`skipped ${r.file}: not found`);
+      continue;
+    }
+    const b = fs.readFileSync(file);
+    const src = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    const lens: LenField[] = [];
+    collectLengths(src, 0, src.length, 0, lens);
+    const [bytes, what] = mutate(new Rng(r.seed), src, lens);
+    const where = `${r.file} seed ${r.seed} (${what}; was: ${r.was})`;
+    let model: Model;
+    try {
+      model = decodeModel(bytes, { baseDir: path.dirname(file) });
+    } catch (e) {
+      assert.ok(isFrugalError(e), `${where}: decode threw ${describe(e)}`);
+      continue;
+    }
     inspectModel(model);
-    assert.deepEqual(badDims(model), [], `seed ${seed}: ${what}`);
+    assert.deepEqual(badDims(model), [], where);
     decodeModel(encodeModelToBytes(model));
   }
 });

@@ -100,7 +100,12 @@ function typedFieldBytes(p: TensorProto, dtype: number, dims: number[], name: st
   let count = 1;
   for (const d of dims) count *= d;
   if (info.bits < 8) {
-    const out = new Uint8Array(byteSizeOf(dtype, count));
+    // Checked before allocating: corrupt dims can ask for gigabytes that the entries do not hold.
+    const want = byteSizeOf(dtype, count);
+    if (src.length !== want) {
+      throw new FrugalError('E_INVALID_MODEL', `tensor '${name}': ${dataTypeName(dtype)}[${dims.join(',')}] needs ${want} packed bytes but int32_data has ${src.length} entries`);
+    }
+    const out = new Uint8Array(want);
     for (let i = 0; i < Math.min(out.length, src.length); i++) out[i] = src[i]! & 0xff;
     return { form: 'int32', bytes: src.length === out.length ? out : out.subarray(0, src.length) };
   }

@@ -100,6 +100,16 @@ describe('external data is read only from regular files', () => {
     // descriptor check is exercised through the FIFO above.
   });
 
+  test('a data file swapped for a FIFO after the model was loaded is refused when read (no hang)', async () => {
+    const { sub, model } = caseDir('swapped', 'weights.bin', { offset: '0', length: String(W_BYTES) });
+    writeFileSync(path.join(sub, 'weights.bin'), Buffer.alloc(W_BYTES));
+    const m = await loadModel(model);
+    rmSync(path.join(sub, 'weights.bin'));
+    execFileSync('mkfifo', [path.join(sub, 'weights.bin')]);
+    // Opened non-blocking and checked on the descriptor: without a writer, a blocking open never returns.
+    assert.throws(() => m.graph.lookup('w')!.initializer!.bytes(), (e) => isFrugalError(e, 'E_EXTERNAL_DATA') && /'weights\.bin' is not a regular file/.test(e.message));
+  });
+
   test('external data shorter than the tensor needs is refused by every command, inspect included', () => {
     const { sub, model } = caseDir('short-length', 'weights.bin', { offset: '0', length: '100' });
     writeFileSync(path.join(sub, 'weights.bin'), Buffer.alloc(W_BYTES));

@@ -1,7 +1,8 @@
 /**
- * Checkpoints carry CRC-32 checksums (per tensor and for the whole file): a checkpoint damaged after it
- * was written is refused with an error naming what was hit, instead of resuming with garbage weights.
- * Version 1 checkpoints (written before checksums) still load.
+ * Files Frugal writes and reads back carry CRC-32 checksums. Checkpoints (per tensor and for the whole
+ * file): one damaged after it was written is refused with an error naming what was hit, instead of
+ * resuming with garbage weights; version 1 checkpoints (written before checksums) still load. Profile
+ * records: a changed figure is refused; records without the field still load.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { type Checkpoint, decodeCheckpoint, encodeCheckpoint, loadCheckpoint, trainModel } from '../src/training/index.js';
 import { crc32, crc32Portable } from '../src/util/checksum.js';
+import { newRecord, readRecord, writeRecord } from '../src/profiling/records.js';
 import { buildZooModel } from '../src/zoo/index.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'frugal-ckpt-'));
@@ -144,5 +146,22 @@ describe('checkpoint integrity', () => {
     writeFileSync(file, good);
     const r = await trainModel({ ...base, model: buildZooModel('mlp', { hidden: [16] }), checkpoint: file, resume: true });
     assert.equal(r.resumedFrom?.step, 2);
+  });
+});
+
+describe('profile record integrity', () => {
+  test('a record with a changed figure is refused; an intact or checksum-less record loads', async () => {
+    const rec = newRecord({ iterations: 3 } as never, { intensity: 481 } as never, []);
+    rec.models.push({ name: 'mlp', latencyMs: { p50: 1.25 } } as never);
+    const file = path.join(dir, 'record.json');
+    await writeRecord(file, rec);
+    assert.deepEqual(readRecord(file), rec);
+    const text = readFileSync(file, 'utf8');
+    assert.match(text, /"integrity": \{\s+"crc32": "[0-9a-f]{8}"/);
+    writeFileSync(file, text.replace('"p50": 1.25', '"p50": 1.35'));
+    assert.throws(() => readRecord(file), (e: Error & { code?: string }) => e.code === 'E_DATA' && /record .*record\.json is damaged or was edited/.test(e.message));
+    const { integrity: _, ...plain } = JSON.parse(text);
+    writeFileSync(file, JSON.stringify({ ...plain, models: [{ name: 'mlp', latencyMs: { p50: 9 } }] }));
+    assert.equal((readRecord(file).models[0] as unknown as { latencyMs: { p50: number } }).latencyMs.p50, 9);
   });
 });

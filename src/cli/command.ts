@@ -102,6 +102,7 @@ export function defineCommand<const Opts extends Record<string, OptionSpec>>(cmd
 export const COMMON_OPTIONS = {
   json: { type: 'boolean', description: 'print one JSON object instead of text' },
   help: { type: 'boolean', short: 'h', description: 'show this help' },
+  verbose: { type: 'boolean', description: "also show ONNX Runtime's own log lines (warnings and errors)" },
 } as const satisfies Record<string, OptionSpec>;
 
 function placeholder(o: OptionSpec): string {

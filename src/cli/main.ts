@@ -3,7 +3,7 @@
  * the library; errors print one line (no stack trace for a FrugalError) and exit non-zero:
  * 0 success, 1 failure, 2 usage error.
  */
-import { frugalVersion } from '../profiling/records.js';
+import { frugalVersion } from '../util/version.js';
 import { FrugalError, isFrugalError } from '../errors.js';
 import { type Command, type CommandContext, helpText, parseCommandArgs } from './command.js';
 
@@ -64,6 +64,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(helpText(cmd, entry.summary) + '\n');
       return 0;
     }
+    // ORT logs straight to stderr; keep its lines off unless asked, since its errors come back as ours.
+    // (Imported here, not at the top: `frugal --help` should not load ONNX Runtime.)
+    const { setDefaultLogSeverity } = await import('../runtime/session.js');
+    setDefaultLogSeverity(values.verbose ? 2 : 4);
     const tty = process.stderr.isTTY === true && !values.json;
     const ctx: CommandContext = {
       values,

@@ -250,12 +250,27 @@ class InferenceState {
       inferred = { kind: 'tensor', elemType: elemType ?? 0 };
       if (spec.shape) inferred.shape = spec.shape.map(canonicalDim);
     }
+    inferred = this.checkDims(node, v, inferred);
     this.report.inferred++;
     v.type = this.merge(node, v, v.type, inferred);
     const shape = v.type.kind === 'tensor' ? v.type.shape : undefined;
     if (spec.values && isStaticShape(shape) && shape.reduce((a, b) => a * b, 1) === spec.values.length) {
       this.known.set(v, spec.values.map((d) => (typeof d === 'number' && !Number.isFinite(d) ? null : canonicalDim(d))));
     }
+  }
+
+  /**
+   * Invariant: an inferred dim is a non-negative safe integer, a symbol or unknown. A rule fed a corrupt
+   * model (mismatched attribute lengths, absurd sizes) can compute NaN, a fraction or a negative size;
+   * such a dim becomes unknown (with a warning naming the node) instead of reaching value_info, where
+   * it could not be encoded.
+   */
+  private checkDims(node: Node, v: Value, t: ValueType): ValueType {
+    if ((t.kind !== 'tensor' && t.kind !== 'sparse_tensor') || !t.shape) return t;
+    const bad = t.shape.filter((d) => typeof d === 'number' && !(Number.isSafeInteger(d) && d >= 0));
+    if (bad.length === 0) return t;
+    this.report.warnings.push(`${node.describe()}: inferred dimension ${bad[0]} for output '${v.name}' is not a valid size; left unknown (is the model corrupt?)`);
+    return { ...t, shape: t.shape.map((d) => (typeof d === 'number' && !(Number.isSafeInteger(d) && d >= 0) ? null : d)) };
   }
 
   private merge(node: Node, v: Value, declared: ValueType | undefined, inferred: ValueType): ValueType {

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { FrugalError } from '../errors.js';
 import { byteSizeOf, DataType, dataTypeInfo, dataTypeName } from './dtype.js';
 
@@ -202,11 +202,17 @@ export class Tensor {
 function readExternal(ref: ExternalRef, tensorName: string): Uint8Array {
   let fd: number;
   try {
-    fd = openSync(ref.path, 'r');
+    // Non-blocking: opening a FIFO for reading would otherwise wait forever for a writer. It changes
+    // nothing for a regular file, and anything else is refused below before a read.
+    fd = openSync(ref.path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     throw new FrugalError('E_EXTERNAL_DATA', `tensor '${tensorName}': cannot open external data file '${ref.location}' (${(e as Error).message}); keep it next to the model`, { cause: e });
   }
   try {
+    // Checked on the descriptor, not only at decode: the path may have been replaced since.
+    if (!fstatSync(fd).isFile()) {
+      throw new FrugalError('E_EXTERNAL_DATA', `tensor '${tensorName}': external data location '${ref.location}' is not a regular file; external data must be a regular file next to the model`);
+    }
     const out = Buffer.allocUnsafe(ref.length);
     let done = 0;
     while (done < ref.length) {

@@ -1,3 +1,4 @@
+import { FrugalError } from '../errors.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model, OnnxFunction } from '../ir/model.js';
 import type { Attribute, Extras, Node, SparseTensor, Value } from '../ir/node.js';
@@ -103,9 +104,18 @@ export function typeToProto(t: ValueType | undefined): TypeProto | undefined {
   return p;
 }
 
-function valueInfo(v: Value, withType = true): ValueInfoProto {
+function valueInfo(g: Graph, v: Value, withType = true): ValueInfoProto {
   const p: ValueInfoProto = { name: v.name, metadataProps: entriesTo(v.extras.metadataProps) };
-  if (withType && v.type) p.type = typeToProto(v.type);
+  if (withType && v.type) {
+    const t = v.type;
+    const shape = t.kind === 'tensor' || t.kind === 'sparse_tensor' ? t.shape : undefined;
+    const i = shape?.findIndex((d) => typeof d === 'number' && !Number.isSafeInteger(d)) ?? -1;
+    if (i >= 0) {
+      // Named here, since the wire encoder below only knows it is some TensorShapeProto.Dimension.
+      throw new FrugalError('E_INVALID_MODEL', `cannot encode graph '${g.name ?? ''}': value '${v.name}' has dimension ${i} = ${shape![i]}, not an integer (set by a pass or shape rule; this is a bug in frugal)`);
+    }
+    p.type = typeToProto(t);
+  }
   if (v.extras.docString !== undefined) p.docString = v.extras.docString;
   const unknown = unknownOf(v.extras);
   if (unknown) p.unknownFields = unknown;
@@ -118,9 +128,9 @@ export function graphToProto(g: Graph, opts: EncodeOptions): GraphProto {
     node: g.nodes.map((n) => nodeToProto(n, opts)),
     initializer: g.initializers().map((v) => initializerToProto(v.initializer!, v.name, opts)),
     sparseInitializer: g.sparseInitializerNames.map((n) => sparseToProto(g.values.get(n)!.sparseInitializer as SparseTensor)),
-    input: g.inputs.map((v) => valueInfo(v)),
-    output: g.outputs.map((v) => valueInfo(v)),
-    valueInfo: [...g.values.values()].filter((v) => v.hasValueInfo && !io.has(v)).map((v) => valueInfo(v)),
+    input: g.inputs.map((v) => valueInfo(g, v)),
+    output: g.outputs.map((v) => valueInfo(g, v)),
+    valueInfo: [...g.values.values()].filter((v) => v.hasValueInfo && !io.has(v)).map((v) => valueInfo(g, v)),
     quantizationAnnotation: g.quantizationAnnotations.map((a) => ({ tensorName: a.tensorName, quantParameterTensorNames: entriesTo(a.params) })),
     metadataProps: entriesTo(g.extras.metadataProps),
   };

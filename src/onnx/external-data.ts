@@ -1,4 +1,4 @@
-import { realpathSync, statSync } from 'node:fs';
+import { realpathSync, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
 import { FrugalError } from '../errors.js';
 import type { ExternalRef } from '../ir/tensor.js';
@@ -14,6 +14,7 @@ export function resolveExternalData(
   entries: Array<[string, string]>,
   tensorName: string,
   baseDir: string | undefined,
+  need?: { bytes: number; type: string },
 ): ExternalRef {
   const map = new Map(entries);
   const location = map.get('location');
@@ -30,13 +31,23 @@ export function resolveExternalData(
     return { path: '', location, offset, length, extraEntries };
   }
   const resolved = checkInsideFolder(location, baseDir, tensorName);
-  let size: number;
+  let stats: Stats;
   try {
-    size = statSync(resolved).size;
+    stats = statSync(resolved);
   } catch (e) {
     throw new FrugalError('E_EXTERNAL_DATA', `tensor '${tensorName}': external data file '${location}' not found next to the model (${baseDir}); copy it there`, { cause: e });
   }
-  const length = lengthText === undefined ? size - offset : parseNonNegative(lengthText, 'length', tensorName);
+  checkRegularFile(stats, location, tensorName);
+  const size = stats.size;
+  // Without a `length`, the tensor takes the bytes its type and shape need (as ONNX Runtime reads it);
+  // with one, it must be exactly that many, so every command (inspect included) refuses a short range.
+  const length = lengthText === undefined ? (need?.bytes ?? size - offset) : parseNonNegative(lengthText, 'length', tensorName);
+  if (need && length !== need.bytes) {
+    throw new FrugalError(
+      'E_EXTERNAL_DATA',
+      `tensor '${tensorName}': external data '${location}' has length ${length} bytes but ${need.type} needs ${need.bytes}; the model's external data entries are wrong`,
+    );
+  }
   if (offset + length > size) {
     throw new FrugalError(
       'E_EXTERNAL_DATA',
@@ -76,10 +87,33 @@ export function checkInsideFolder(location: string, baseDir: string, tensorName:
     throw new FrugalError('E_EXTERNAL_DATA', `tensor '${tensorName}': external data file '${location}' not found next to the model (${baseDir}); copy it there`, { cause: e });
   }
   const rel = path.relative(root, real);
-  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+  if (rel === '') {
+    throw new FrugalError('E_EXTERNAL_DATA', `tensor '${tensorName}': external data location '${location}' names the model's folder itself, not a file; the model is corrupt (the location must name a data file next to it)`);
+  }
+  if (rel.startsWith('..') || path.isAbsolute(rel)) {
     throw new FrugalError('E_EXTERNAL_DATA', `tensor '${tensorName}': external data location '${location}' resolves outside the model's folder (through a symlink); refusing to read it`);
   }
   return real;
+}
+
+/**
+ * Refuses anything but a regular file, naming what it is. Called on the path before reading and again on
+ * the open descriptor (the file could be swapped in between).
+ */
+export function checkRegularFile(stats: Stats, location: string, tensorName: string): void {
+  if (stats.isFile()) return;
+  const kind = stats.isDirectory()
+    ? 'a folder'
+    : stats.isFIFO()
+      ? 'a FIFO (named pipe)'
+      : stats.isSocket()
+        ? 'a socket'
+        : stats.isCharacterDevice()
+          ? 'a character device'
+          : stats.isBlockDevice()
+            ? 'a block device'
+            : 'not a regular file';
+  throw new FrugalError('E_EXTERNAL_DATA', `tensor '${tensorName}': external data location '${location}' is ${kind}, not a regular file; external data must be a regular file next to the model`);
 }
 
 function parseNonNegative(text: string, what: string, tensorName: string): number {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { promises as fsp, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { FrugalError, isFrugalError } from '../errors.js';
@@ -8,6 +7,9 @@ import { decodeModel } from './decode.js';
 import { encodeModel } from './encode.js';
 import { chunksByteLength, concatChunks, decodeMessage, encodeMessage } from './proto.js';
 import { tensorFromProto, tensorToProto } from './tensor-codec.js';
+import { writeAtomically, writeBytesAtomically, writeChunks } from '../util/atomic-write.js';
+
+export { writeChunks };
 
 /** Files a decoded model was read from (model file and external-data files), to refuse overwriting them. */
 const sources = new WeakMap<Model, Set<string>>();
@@ -128,25 +130,23 @@ export async function saveModel(model: Model, file: string, opts: SaveOptions = 
   await fsp.mkdir(dir, { recursive: true }).catch((e) => {
     throw new FrugalError('E_IO', `cannot create folder '${dir}': ${(e as Error).message}`, { cause: e });
   });
-  const tmpModel = tempName(target);
-  const tmpData = placed.length ? tempName(dataPath) : undefined;
   try {
-    if (tmpData) {
-      let pos = 0;
-      const dataChunks: Uint8Array[] = [];
-      for (const { t, offset } of placed) {
-        if (offset > pos) dataChunks.push(new Uint8Array(offset - pos));
-        dataChunks.push(t.bytes());
-        pos = offset + t.byteLength;
+    // Data file first, then the model: the model never names a side file that is not there yet.
+    const targets = placed.length ? [dataPath, target] : [target];
+    await writeAtomically(targets, async (temps) => {
+      if (placed.length) {
+        let pos = 0;
+        const dataChunks: Uint8Array[] = [];
+        for (const { t, offset } of placed) {
+          if (offset > pos) dataChunks.push(new Uint8Array(offset - pos));
+          dataChunks.push(t.bytes());
+          pos = offset + t.byteLength;
+        }
+        await writeChunks(temps[0]!, dataChunks);
       }
-      await writeChunks(tmpData, dataChunks);
-    }
-    await writeChunks(tmpModel, chunks);
-    if (tmpData) await fsp.rename(tmpData, dataPath);
-    await fsp.rename(tmpModel, target);
+      await writeChunks(temps[temps.length - 1]!, chunks);
+    });
   } catch (e) {
-    await fsp.rm(tmpModel, { force: true });
-    if (tmpData) await fsp.rm(tmpData, { force: true });
     if (isFrugalError(e)) throw e;
     throw new FrugalError('E_IO', `cannot write '${file}': ${(e as Error).message}`, { cause: e });
   }
@@ -158,48 +158,11 @@ export async function saveModel(model: Model, file: string, opts: SaveOptions = 
   };
 }
 
-function tempName(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-}
-
-/** Writes a chunk list with vectored writes (no concatenation of large buffers). */
-export async function writeChunks(file: string, chunks: readonly Uint8Array[]): Promise<void> {
-  const fh = await fsp.open(file, 'wx');
-  try {
-    const BATCH = 512;
-    for (let i = 0; i < chunks.length; i += BATCH) {
-      const batch = chunks.slice(i, i + BATCH).filter((c) => c.byteLength > 0);
-      const want = batch.reduce((s, c) => s + c.byteLength, 0);
-      const { bytesWritten } = await fh.writev(batch);
-      // writev may write partially; finish the rest chunk by chunk.
-      if (bytesWritten < want) {
-        let skip = bytesWritten;
-        for (const c of batch) {
-          if (skip >= c.byteLength) {
-            skip -= c.byteLength;
-            continue;
-          }
-          let rest = c.subarray(skip);
-          skip = 0;
-          while (rest.byteLength) rest = rest.subarray((await fh.write(rest)).bytesWritten);
-        }
-      }
-    }
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Writes bytes atomically (temp file, then rename). */
+/** Writes bytes (or text as UTF-8) atomically: temporary file, then rename (see `util/atomic-write.ts`). */
 export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  const target = path.resolve(file);
-  const tmp = tempName(target);
   try {
-    await writeChunks(tmp, [typeof data === 'string' ? new TextEncoder().encode(data) : data]);
-    await fsp.rename(tmp, target);
+    await writeBytesAtomically(file, data);
   } catch (e) {
-    await fsp.rm(tmp, { force: true });
     throw new FrugalError('E_IO', `cannot write '${file}': ${(e as Error).message}`, { cause: e });
   }
 }

@@ -1,5 +1,5 @@
 import { FrugalError } from '../errors.js';
-import { byteSizeOf, DataType, dataTypeInfo, isKnownDataType } from '../ir/dtype.js';
+import { byteSizeOf, DataType, dataTypeInfo, dataTypeName, isKnownDataType } from '../ir/dtype.js';
 import type { SparseTensor } from '../ir/node.js';
 import { Tensor, type TensorExtra } from '../ir/tensor.js';
 import { resolveExternalData } from './external-data.js';
@@ -53,7 +53,8 @@ export function tensorFromProto(p: TensorProto, baseDir: string | undefined): Te
     throw new FrugalError('E_UNSUPPORTED', `tensor '${name}': element type ${dtype} is not a known ONNX type (1..26)`);
   }
   if (p.dataLocation === 1) {
-    const ref = resolveExternalData(entriesOf(p.externalData), name, baseDir);
+    const need = dtype === DataType.STRING ? undefined : { bytes: byteSizeOf(dtype, dims.reduce((a, d) => a * d, 1)), type: `${dataTypeName(dtype)}[${dims.join(',')}]` };
+    const ref = resolveExternalData(entriesOf(p.externalData), name, baseDir, need);
     return Tensor.fromExternal(dtype, dims, ref, name, extra);
   }
   if (dtype === DataType.STRING) {
@@ -99,7 +100,12 @@ function typedFieldBytes(p: TensorProto, dtype: number, dims: number[], name: st
   let count = 1;
   for (const d of dims) count *= d;
   if (info.bits < 8) {
-    const out = new Uint8Array(byteSizeOf(dtype, count));
+    // Checked before allocating: corrupt dims can ask for gigabytes that the entries do not hold.
+    const want = byteSizeOf(dtype, count);
+    if (src.length !== want) {
+      throw new FrugalError('E_INVALID_MODEL', `tensor '${name}': ${dataTypeName(dtype)}[${dims.join(',')}] needs ${want} packed bytes but int32_data has ${src.length} entries`);
+    }
+    const out = new Uint8Array(want);
     for (let i = 0; i < Math.min(out.length, src.length); i++) out[i] = src[i]! & 0xff;
     return { form: 'int32', bytes: src.length === out.length ? out : out.subarray(0, src.length) };
   }

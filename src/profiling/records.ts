@@ -8,6 +8,8 @@ import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { FrugalError } from '../errors.js';
 import { writeFileAtomic } from '../onnx/index.js';
+import { crc32 } from '../util/checksum.js';
+import { frugalVersion } from '../util/version.js';
 import type { CarbonSettings } from './carbon.js';
 import { cpuModelName } from './meters/estimate.js';
 import type { EnergySource, MeterStatus } from './meters/types.js';
@@ -86,15 +88,6 @@ export interface ProfileRecord {
   models: ModelProfile[];
 }
 
-/** This package's version (from package.json), or 'unknown'. */
-export function frugalVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
-
 /** Facts about this machine for a record. */
 export function machineInfo(): MachineInfo {
   const versions = (ort.env as unknown as { versions?: Record<string, string> }).versions;
@@ -127,9 +120,30 @@ export function parseRecord(json: unknown, what = 'record'): ProfileRecord {
   return r as ProfileRecord;
 }
 
-/** Writes a record as pretty JSON (atomically). */
+/**
+ * Writes a record as pretty JSON (atomically), with an `integrity` field last: the CRC-32 of the record's
+ * own pretty JSON without that field, so `readRecord` can tell a damaged file from a good one.
+ */
 export async function writeRecord(file: string, record: ProfileRecord): Promise<void> {
-  await writeFileAtomic(file, JSON.stringify(record, null, 2) + '\n');
+  const body = JSON.stringify(record, null, 2);
+  const integrity = { crc32: crc32(new TextEncoder().encode(body)).toString(16).padStart(8, '0') };
+  await writeFileAtomic(file, JSON.stringify({ ...record, integrity }, null, 2) + '\n');
+}
+
+/**
+ * Checks and removes the `integrity` field `writeRecord` adds. JSON re-serializes a parsed object to the
+ * same text (same key order, numbers round-trip), so the CRC is recomputed from the parsed record. A
+ * record without the field (hand-made, or from an older Frugal) is accepted as it is.
+ */
+function checkIntegrity(json: unknown, file: string): unknown {
+  if (!json || typeof json !== 'object' || !('integrity' in json)) return json;
+  const { integrity, ...rest } = json as { integrity?: { crc32?: unknown } };
+  const want = integrity?.crc32;
+  const got = crc32(new TextEncoder().encode(JSON.stringify(rest, null, 2))).toString(16).padStart(8, '0');
+  if (want !== got) {
+    throw new FrugalError('E_DATA', `record ${file} is damaged or was edited: its content does not match its checksum (integrity.crc32 ${String(want)}, content ${got}); profile again, or delete the "integrity" field to accept a hand-edited record`);
+  }
+  return rest;
 }
 
 /** Reads and checks a record file. */
@@ -146,5 +160,5 @@ export function readRecord(file: string): ProfileRecord {
   } catch (e) {
     throw new FrugalError('E_DATA', `record ${file} is not JSON: ${(e as Error).message}`, { cause: e });
   }
-  return parseRecord(json, `record ${file}`);
+  return parseRecord(checkIntegrity(json, file), `record ${file}`);
 }

@@ -22,7 +22,11 @@ export interface SessionOptions {
   intraOpThreads?: number;
   interOpThreads?: number;
   graphOptimizationLevel?: GraphOptimizationLevel;
-  /** ORT log severity: 0 verbose, 1 info, 2 warning, 3 error (default), 4 fatal. */
+  /**
+   * ORT log severity: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal. Default: see
+   * {@link setDefaultLogSeverity} (4, so ORT prints nothing of its own; its errors reach the caller as
+   * FrugalErrors instead).
+   */
   logSeverity?: number;
   /** Name used in error messages (defaults to the path, or the model's graph name). */
   name?: string;
@@ -180,6 +184,21 @@ export class FrugalSession {
   }
 }
 
+type Severity = 0 | 1 | 2 | 3 | 4;
+let defaultLogSeverity: Severity = 4;
+
+/**
+ * Sets the ORT log severity of sessions created without `logSeverity` (the CLI's `--verbose` sets 2).
+ * ORT writes its log lines straight to stderr, so the default (4, fatal only) keeps them off: every ORT
+ * failure is reported once, as a FrugalError naming the model.
+ */
+export function setDefaultLogSeverity(level: number): void {
+  if (!(Number.isInteger(level) && level >= 0 && level <= 4)) throw new FrugalError('E_USAGE', `logSeverity must be 0 (verbose) to 4 (fatal), got ${level}`);
+  defaultLogSeverity = level as Severity;
+  // The process-wide logger (used before a session has its own) follows the same setting.
+  ort.env.logLevel = (['verbose', 'info', 'warning', 'error', 'fatal'] as const)[level];
+}
+
 /**
  * Loads a model into onnxruntime-node. A `Model` is encoded in memory; a path is handed to ORT as a
  * path so that external data resolves relative to the file; bytes are loaded as they are.
@@ -199,7 +218,7 @@ export async function createSession(model: Model | Uint8Array | string, opts: Se
     opts.name ?? (typeof model === 'string' ? model : model instanceof Uint8Array ? `<in-memory model, ${model.byteLength} bytes>` : model.graph.name || '<unnamed model>');
   const ortOpts: ort.InferenceSession.SessionOptions = {
     executionProviders: [provider.ortName],
-    logSeverityLevel: (opts.logSeverity ?? 3) as 0 | 1 | 2 | 3 | 4,
+    logSeverityLevel: (opts.logSeverity ?? defaultLogSeverity) as Severity,
     ...(opts.intraOpThreads !== undefined ? { intraOpNumThreads: checkThreads(opts.intraOpThreads, 'intraOpThreads') } : {}),
     ...(opts.interOpThreads !== undefined ? { interOpNumThreads: checkThreads(opts.interOpThreads, 'interOpThreads') } : {}),
     ...(opts.graphOptimizationLevel ? { graphOptimizationLevel: opts.graphOptimizationLevel } : {}),
@@ -225,7 +244,7 @@ export async function createSession(model: Model | Uint8Array | string, opts: Se
     const hint = provider.name === 'cpu' ? '' : ` (provider '${provider.name}': ${provider.installHint}; try --ep cpu)`;
     throw new FrugalError('E_RUNTIME', `onnxruntime could not load model '${name}': ${msg}${hint}`, { cause: e });
   }
-  return new FrugalSession(session, name, provider.name, irModel, opts.logSeverity ?? 3);
+  return new FrugalSession(session, name, provider.name, irModel, opts.logSeverity ?? defaultLogSeverity);
 }
 
 /**

@@ -4,22 +4,28 @@
  *
  * Format (little-endian):
  *   bytes 0..7   magic "FRGLCKPT"
- *   bytes 8..11  uint32 format version (1)
+ *   bytes 8..11  uint32 format version (2)
  *   bytes 12..15 uint32 N, the byte length of the JSON header
  *   bytes 16..   N bytes of UTF-8 JSON ({@link CheckpointHeader}), then zero padding to a multiple of 4
  *   then         the float32 payload: each tensor of `header.tensors` at its `offset` (bytes from the
- *                payload start), `count` elements.
+ *                payload start), `count` elements
+ *   last 4 bytes (version 2) uint32 CRC-32 of every byte before it.
  * Tensors are grouped: `weight` (trainable), `stat` (running statistics), `opt.<slot>` (optimizer
- * buffers, parallel to the weights, e.g. `opt.m`).
+ * buffers, parallel to the weights, e.g. `opt.m`). Version 2 also stores each tensor's CRC-32 in its
+ * header entry, so a damaged file is refused naming the tensor hit. Version 1 files (no checksums, the
+ * format before) still load: they cannot be verified, and the next save rewrites them as version 2.
  */
 import { readFile } from 'node:fs/promises';
 import { FrugalError } from '../errors.js';
 import { writeFileAtomic } from '../onnx/index.js';
 import type { LossScalerState } from './loss-scaling.js';
 import type { OptimizerState } from './optimizers.js';
+import { crc32 } from '../util/checksum.js';
 
 const MAGIC = 'FRGLCKPT';
-const VERSION = 1;
+const VERSION = 2;
+/** Oldest version this reader still loads (version 1 carries no checksums). */
+const OLDEST = 1;
 
 /** Where a run stands; enough to continue it exactly. */
 export interface TrainingProgress {
@@ -46,6 +52,8 @@ export interface CheckpointTensorEntry {
   dims: number[];
   offset: number;
   count: number;
+  /** CRC-32 of the tensor's bytes (version 2). */
+  crc32?: number;
 }
 
 export interface CheckpointHeader {
@@ -76,7 +84,8 @@ export function encodeCheckpoint(c: Checkpoint, dims: Map<string, number[]> = ne
   const arrays: Float32Array[] = [];
   let offset = 0;
   const add = (group: string, name: string, a: Float32Array) => {
-    tensors.push({ group, name, dims: dims.get(name) ?? [a.length], offset, count: a.length });
+    const crc = crc32(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    tensors.push({ group, name, dims: dims.get(name) ?? [a.length], offset, count: a.length, crc32: crc });
     arrays.push(a);
     offset += a.byteLength;
   };
@@ -95,7 +104,7 @@ export function encodeCheckpoint(c: Checkpoint, dims: Map<string, number[]> = ne
   };
   const json = new TextEncoder().encode(JSON.stringify(header));
   const start = Math.ceil((16 + json.length) / 4) * 4;
-  const out = new Uint8Array(start + offset);
+  const out = new Uint8Array(start + offset + 4);
   out.set(new TextEncoder().encode(MAGIC), 0);
   const dv = new DataView(out.buffer);
   dv.setUint32(8, VERSION, true);
@@ -107,6 +116,7 @@ export function encodeCheckpoint(c: Checkpoint, dims: Map<string, number[]> = ne
     out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), p);
     p += a.byteLength;
   }
+  dv.setUint32(p, crc32(out.subarray(0, p)), true);
   return out;
 }
 
@@ -116,29 +126,44 @@ export function decodeCheckpoint(bytes: Uint8Array, what = 'checkpoint'): Checkp
   if (bytes.length < 16 || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) throw bad('wrong magic bytes');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = dv.getUint32(8, true);
-  if (version !== VERSION) throw new FrugalError('E_UNSUPPORTED', `${what} has checkpoint format version ${version}; this Frugal reads version ${VERSION}`);
+  if (version < OLDEST || version > VERSION) {
+    throw new FrugalError('E_UNSUPPORTED', `${what} has checkpoint format version ${version}; this Frugal reads versions ${OLDEST} to ${VERSION}${version > VERSION ? ' (upgrade Frugal)' : ''}`);
+  }
   const n = dv.getUint32(12, true);
-  if (16 + n > bytes.length) throw bad('truncated header');
+  const end = version >= 2 ? bytes.length - 4 : bytes.length;
+  if (16 + n > end) throw bad('truncated header');
+  // Damage anywhere (header, padding, payload) changes the file's CRC; which tensor it hit is told below.
+  const fileIntact = version < 2 || crc32(bytes.subarray(0, end)) === dv.getUint32(end, true);
   let header: CheckpointHeader;
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(16, 16 + n))) as CheckpointHeader;
   } catch (e) {
-    throw new FrugalError('E_DECODE', `${what}: corrupt JSON header`, { cause: e });
+    throw new FrugalError('E_DECODE', `${what} is damaged: its header is not valid JSON${fileIntact ? '' : ' (the file checksum does not match either)'}; resume from another checkpoint or start over`, { cause: e });
   }
+  if (!header || !Array.isArray(header.tensors)) throw damaged(what, 'its header lists no tensors');
   const start = Math.ceil((16 + n) / 4) * 4;
   const weights = new Map<string, Float32Array>();
   const stats = new Map<string, Float32Array>();
   const slots: Record<string, Float32Array[]> = {};
   for (const t of header.tensors) {
+    if (!t || typeof t.group !== 'string' || typeof t.name !== 'string' || typeof t.offset !== 'number') {
+      throw fileIntact ? bad(`a tensor entry of the header is malformed`) : damaged(what, 'a tensor entry of its header is malformed');
+    }
     const from = start + t.offset;
     const to = from + t.count * 4;
-    if (to > bytes.length) throw bad(`tensor '${t.name}' runs past the end of the file (truncated?)`);
+    if (!Number.isSafeInteger(t.count) || t.count < 0 || !Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < start || to > end) {
+      throw fileIntact ? bad(`tensor '${t.name}' runs past the end of the file (truncated?)`) : damaged(what, `tensor '${t.name}' lies outside the file (truncated, or the header is damaged)`);
+    }
     const a = new Float32Array(t.count);
-    new Uint8Array(a.buffer).set(bytes.subarray(from, to));
+    const raw = new Uint8Array(a.buffer);
+    raw.set(bytes.subarray(from, to));
+    if (version >= 2 && crc32(raw) !== t.crc32) throw damaged(what, `the bytes of ${describeEntry(t)} fail their checksum`);
     if (t.group === 'weight') weights.set(t.name, a);
     else if (t.group === 'stat') stats.set(t.name, a);
     else if (t.group.startsWith('opt.')) (slots[t.group.slice(4)] ??= []).push(a);
   }
+  // Every tensor checked out, so the damage is in the header (progress, hyper-parameters...) or padding.
+  if (!fileIntact) throw damaged(what, 'its header or padding fails the file checksum');
   return {
     progress: header.progress,
     fingerprint: header.fingerprint,
@@ -147,6 +172,15 @@ export function decodeCheckpoint(bytes: Uint8Array, what = 'checkpoint'): Checkp
     optimizer: { ...header.optimizer, slots },
     ...(header.extra ? { extra: header.extra } : {}),
   };
+}
+
+function describeEntry(t: CheckpointTensorEntry): string {
+  const kind = t.group === 'weight' ? 'weight' : t.group === 'stat' ? 'running statistic' : `optimizer state '${t.group.slice(4)}' of`;
+  return `${kind} '${t.name}'`;
+}
+
+function damaged(what: string, why: string): FrugalError {
+  return new FrugalError('E_DECODE', `${what} is damaged: ${why}; it was changed after it was written (disk or copy error?). Resume from another checkpoint or start over`);
 }
 
 /** Writes a checkpoint atomically. */

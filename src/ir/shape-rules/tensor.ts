@@ -169,6 +169,9 @@ const slice = (ctx: RuleContext): Array<OutSpec | undefined> => {
   if (!starts || !ends) return [{ elemType, shape: s.map(() => null) }];
   axes ??= starts.map((_, i) => i);
   steps ??= starts.map(() => 1);
+  if (ends.length !== starts.length || axes.length !== starts.length || steps.length !== starts.length) {
+    ctx.fail(`starts, ends, axes and steps must have the same length (got ${starts.length}, ${ends.length}, ${axes.length}, ${steps.length})`);
+  }
   const out: Dim[] = [...s];
   const v = ctx.values(0);
   let values: Dim[] | undefined;

@@ -59,6 +59,12 @@ export interface TrainOptions {
   loss?: LossSpec;
   /** Teacher model for a distillation loss: its logits on each batch are fed to the loss. */
   teacher?: Model;
+  /**
+   * Extra tensors fed to the training graph with each micro-batch, by input name: called with the
+   * train-split indices of the batch's examples and the epoch (e.g. cached teacher logits for
+   * distillation). A loss input it supplies is not computed by the trainer (no online teacher run).
+   */
+  batchFeeds?: (indices: readonly number[], epoch: number) => Record<string, ort.Tensor>;
   /** Initializers to train (default: all float weights reaching the output). */
   trainable?: string[];
   /** Dropout in training mode (default true). */
@@ -171,7 +177,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
   const optCfg: OptimizerConfig = typeof opts.optimizer === 'object' ? opts.optimizer : ({ kind: opts.optimizer ?? 'adamw' } as OptimizerConfig);
   const baseLr = opts.lr ?? (optCfg.kind === 'sgd' ? 0.05 : 1e-3);
   const loss: LossSpec = opts.loss ?? { kind: 'cross-entropy' };
-  if (loss.kind === 'distillation' && !opts.teacher) throw new FrugalError('E_USAGE', 'a distillation loss needs a teacher model');
+  if (loss.kind === 'distillation' && !opts.teacher && !opts.batchFeeds) throw new FrugalError('E_USAGE', 'a distillation loss needs a teacher model (or its logits through batchFeeds)');
   if (opts.resume && !opts.checkpoint) throw new FrugalError('E_USAGE', 'resume needs a checkpoint file');
   if (opts.clipNorm !== undefined && !(opts.clipNorm > 0)) throw new FrugalError('E_USAGE', `clip norm must be > 0, got ${opts.clipNorm}`);
   if (opts.precision !== undefined && opts.precision !== 'fp32' && opts.precision !== 'fp16') throw new FrugalError('E_USAGE', `precision must be 'fp32' or 'fp16', got '${String(opts.precision)}'`);
@@ -313,9 +319,12 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
       const order = [...batches(feed.counts.train, batchSize, { shuffle: true, seed: epochSeed(seed, progress.epoch) })];
       for (let bi = progress.batchInEpoch; bi < microPerEpoch; bi++) {
         const b = feed.batch('train', order[bi]!, progress.epoch);
-        const feeds: Record<string, ort.Tensor> = { ...b.feeds, ...paramFeeds(true) };
+        const extra = opts.batchFeeds?.(order[bi]!, progress.epoch) ?? {};
+        const feeds: Record<string, ort.Tensor> = { ...b.feeds, ...paramFeeds(true), ...extra };
         if (scaler) feeds[binding.lossScale!] = new ort.Tensor('float32', Float32Array.of(scaler.scale), []);
         for (const li of binding.lossInputs) {
+          if (Object.hasOwn(extra, li.name)) continue;
+          if (li.role === 'teacher' && !teacher) throw new FrugalError('E_USAGE', `loss input '${li.name}' needs teacher logits: give a teacher model or feed it through batchFeeds`);
           if (li.role === 'target') feeds[li.name] = new ort.Tensor('float32', targetDistribution(b.labels, classes, smoothing), [b.count, classes]);
           else {
             const tOut = await teacher!.runOrt(b.feeds);

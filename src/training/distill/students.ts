@@ -208,7 +208,7 @@ function narrowCnn(f: CnnFamily, share: number): CnnFamily {
   c.channels.forEach((cout, i) => {
     const name = `conv${i + 1}`;
     const kernel = get(`${name}.weight`);
-    const keep = topK(l1(kernel, 1, new Float64Array(cout)), keepCount(cout, share, `${name}'s ${cout} channels`));
+    const keep = topK(l1(kernel, 1, new Float64Array(cout)), keepCount(cout, share, `${name}'s channels`));
     w.set(`${name}.weight`, slice(kernel, keep, prev));
     w.set(`${name}.bias`, slice(get(`${name}.bias`), keep, null));
     channels.push(keep.length);
@@ -223,7 +223,7 @@ function narrowCnn(f: CnnFamily, share: number): CnnFamily {
   let fcCols = features;
   if (c.hidden > 0) {
     const hw = get('hidden.weight');
-    const keep = topK(l1(hw, 1, new Float64Array(c.hidden)), keepCount(c.hidden, share, `the ${c.hidden} hidden units`));
+    const keep = topK(l1(hw, 1, new Float64Array(c.hidden)), keepCount(c.hidden, share, 'the hidden units'));
     w.set('hidden.weight', slice(hw, keep, features));
     w.set('hidden.bias', slice(get('hidden.bias'), keep, null));
     hidden = keep.length;
@@ -241,9 +241,9 @@ function narrowTransformer(f: TransformerFamily, share: number): TransformerFami
     return x;
   };
   const d = c.hidden / c.heads;
-  const dKeep = keepCount(d, share, `the head size (${d})`);
+  const dKeep = keepCount(d, share, 'the head size');
   const hidden = dKeep * c.heads; // heads stay; each keeps dKeep of its dimensions
-  const ffn = keepCount(c.ffn, share, `the FFN width (${c.ffn})`);
+  const ffn = keepCount(c.ffn, share, 'the FFN width');
   // The residual stream's dimensions, by the norm of their word-embedding column.
   const resid = topK(l1(get('embeddings.word_embeddings.weight'), 0, new Float64Array(c.hidden)), hidden);
   const w = new Map<string, Weight>();

@@ -12,12 +12,13 @@ import { inspectCommand } from './commands/inspect.js';
 import { profileCommand } from './commands/profile.js';
 import { runCommand } from './commands/run.js';
 import { trainCommand } from './commands/train.js';
+import { distillCommand } from './commands/distill.js';
 import { evalCommand } from './commands/eval.js';
 import { quantizeCommand } from './commands/quantize.js';
 import { compareCommand } from './commands/compare.js';
 
 /** The command table. */
-export const COMMANDS: readonly Command[] = Object.freeze([demoCommand, inspectCommand, convertCommand, runCommand, profileCommand, trainCommand, evalCommand, quantizeCommand, compareCommand]);
+export const COMMANDS: readonly Command[] = Object.freeze([demoCommand, inspectCommand, convertCommand, runCommand, profileCommand, trainCommand, distillCommand, evalCommand, quantizeCommand, compareCommand]);
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

@@ -3,3 +3,4 @@ export * from './distill.js';
 export * from './students.js';
 export * from './teacher.js';
 export { type Family, readFamily, type Weight } from './families.js';
+export * from './measure.js';

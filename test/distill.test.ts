@@ -16,7 +16,8 @@ import type { Model } from '../src/ir/model.js';
 import { loadModel } from '../src/onnx/index.js';
 import { convertToFloat16 } from '../src/passes/precision/fp16.js';
 import { createSession } from '../src/runtime/index.js';
-import { appendLoss, buildStudent, cacheTeacherLogits, distillModel, readFamily, trainBaseline } from '../src/training/index.js';
+import { appendLoss, buildStudent, cacheTeacherLogits, distillModel, HIDDEN_PROJECTION, hiddenState, readFamily, trainBaseline } from '../src/training/index.js';
+import { withOutput } from '../src/training/distill/hidden.js';
 import { topK } from '../src/training/distill/students.js';
 import { buildZooModel } from '../src/zoo/index.js';
 import { gradCheck } from './helpers/gradcheck.js';
@@ -118,6 +119,27 @@ describe('distillModel', () => {
     const online = await distillModel({ ...opts, augment: { shift: 1 } });
     assert.equal(online.teacherMode, 'online');
     assert.ok(Number.isFinite(online.finalLoss));
+  });
+});
+
+describe('hidden-state loss', () => {
+  test('the MSE between the student\'s projected hidden state and the teacher\'s is in the training loss, falls, and the projection is stripped from the result', async () => {
+    const teacher = await loadModel(MNIST);
+    const student = buildZooModel('cnn', { channels: [4, 8], hidden: 32, seed: 1 });
+    const common = { dataset: 'mnist', epochs: 2, limit: 512, batchSize: 64, seed: 1, evaluate: false, intraOpThreads: 1, teacher, student, temperature: 4, alpha: 0.5 };
+    const cache = await cacheTeacherLogits(withOutput(teacher, hiddenState(teacher, 't').value, 128), 'mnist', { limit: 512, hiddenOutput: hiddenState(teacher, 't').value });
+    assert.equal(cache.hiddenWidth, 128);
+    const withHidden = await distillModel({ ...common, hiddenLoss: { weight: 0.5 }, cacheTeacher: cache });
+    const plain = await distillModel({ ...common, cacheTeacher: cache });
+    // The total loss carries the extra term; the returned student is the plain architecture.
+    assert.ok(withHidden.epochs[0]!.loss > plain.epochs[0]!.loss, `${withHidden.epochs[0]!.loss} vs ${plain.epochs[0]!.loss}`);
+    assert.deepEqual(withHidden.model.graph.outputs.map((v) => v.name), student.graph.outputs.map((v) => v.name));
+    assert.equal(withHidden.model.graph.values.get(HIDDEN_PROJECTION), undefined);
+    assert.ok(!withHidden.trainable.includes(HIDDEN_PROJECTION));
+    // The total (KD + CE + hidden MSE) falls over training: the projection and the student learn it.
+    assert.ok(withHidden.epochs[1]!.loss < withHidden.epochs[0]!.loss);
+    await assert.rejects(distillModel({ ...common, hiddenLoss: true, augment: { shift: 1 } }), { code: 'E_USAGE', message: /hidden-state loss needs the cached teacher/ });
+    await assert.rejects(distillModel({ ...common, student: buildZooModel('mlp'), hiddenLoss: true }), { code: 'E_UNSUPPORTED', message: /student is not a Frugal zoo/ });
   });
 });
 

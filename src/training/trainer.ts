@@ -26,7 +26,7 @@ import { createSession, type FrugalSession } from '../runtime/index.js';
 import { type Checkpoint, loadCheckpoint, saveCheckpoint, type TrainingProgress } from './checkpoint.js';
 import { type DatasetFeed, openDatasetFeed, setModelMetadata } from '../data/feed.js';
 import { accuracyOnTest } from '../evaluation/evaluate.js';
-import { type LossSpec, targetDistribution } from './losses.js';
+import { type AuxiliaryLoss, type LossSpec, targetDistribution } from './losses.js';
 import { clipGradNorm, createOptimizer, GradientAccumulator, type OptimizerConfig, type OptimizerKind, type OptimizerState } from './optimizers.js';
 import { FusedState, fusedScalars } from './fused-optimizer.js';
 import { DynamicLossScaler, type LossScalerOptions, type LossScalerState } from './loss-scaling.js';
@@ -65,6 +65,8 @@ export interface TrainOptions {
    * distillation). A loss input it supplies is not computed by the trainer (no online teacher run).
    */
   batchFeeds?: (indices: readonly number[], epoch: number) => Record<string, ort.Tensor>;
+  /** Extra MSE terms on other model outputs, their targets fed through `batchFeeds` (training-graph.ts). */
+  auxiliaryLosses?: AuxiliaryLoss[];
   /** Initializers to train (default: all float weights reaching the output). */
   trainable?: string[];
   /** Dropout in training mode (default true). */
@@ -205,6 +207,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
     ...(opts.trainable ? { trainable: opts.trainable } : {}),
     ...(opts.dropout !== undefined ? { dropout: opts.dropout } : {}),
     ...(mixed ? { precision: 'fp16' as const } : {}),
+    ...(opts.auxiliaryLosses?.length ? { auxiliaryLosses: opts.auxiliaryLosses } : {}),
     ...(fusedWanted ? { fusedOptimizer: { config: optCfg, ...(opts.clipNorm !== undefined ? { clipNorm: opts.clipNorm } : {}) } } : {}),
   });
   const weightNames = binding.weights.map((w) => w.name);
@@ -324,6 +327,7 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
         if (scaler) feeds[binding.lossScale!] = new ort.Tensor('float32', Float32Array.of(scaler.scale), []);
         for (const li of binding.lossInputs) {
           if (Object.hasOwn(extra, li.name)) continue;
+          if (li.role === 'auxiliary') throw new FrugalError('E_USAGE', `loss input '${li.name}' must be fed through batchFeeds`);
           if (li.role === 'teacher' && !teacher) throw new FrugalError('E_USAGE', `loss input '${li.name}' needs teacher logits: give a teacher model or feed it through batchFeeds`);
           if (li.role === 'target') feeds[li.name] = new ort.Tensor('float32', targetDistribution(b.labels, classes, smoothing), [b.count, classes]);
           else {

@@ -12,10 +12,11 @@ import type { Model } from '../../ir/model.js';
 import { shapeOf } from '../../ir/types.js';
 import { checkLossSpec } from '../losses.js';
 import { trainModel, type TrainOptions, type TrainResult } from '../trainer.js';
+import { HIDDEN_OUTPUT, HIDDEN_PROJECTION, HIDDEN_TARGET_INPUT, hiddenState, stripHiddenHead, withHiddenHead, withOutput } from './hidden.js';
 import { cachedTeacherFeeds, cacheTeacherLogits, type TeacherCache } from './teacher.js';
 
 /** Options of {@link distillModel}: the trainer's, less the loss, which distillation sets. */
-export interface DistillOptions extends Omit<TrainOptions, 'model' | 'loss' | 'teacher' | 'batchFeeds'> {
+export interface DistillOptions extends Omit<TrainOptions, 'model' | 'loss' | 'teacher' | 'batchFeeds' | 'auxiliaryLosses'> {
   teacher: Model;
   student: Model;
   /** Softmax temperature T > 0 (default 4). */
@@ -27,6 +28,12 @@ export interface DistillOptions extends Omit<TrainOptions, 'model' | 'loss' | 't
    * `augment` is set, since augmented inputs differ every epoch). A precomputed cache may be given.
    */
   cacheTeacher?: boolean | TeacherCache;
+  /**
+   * Add the hidden-state loss (TinyBERT): weight · MSE between the student's hidden state through a
+   * learned projection and the teacher's (zoo models; see hidden.ts). Needs the cached teacher. `true`
+   * means weight 1.
+   */
+  hiddenLoss?: boolean | { weight: number };
   /** Called while the teacher's logits are being cached. */
   onTeacherProgress?: (done: number, total: number) => void;
 }
@@ -65,10 +72,17 @@ export function checkDistillPair(teacher: Model, student: Model, temperature: nu
 
 /** Distills `opts.teacher` into `opts.student` on `opts.dataset`; see {@link DistillOptions}. */
 export async function distillModel(opts: DistillOptions): Promise<DistillResult> {
-  const { teacher, student, temperature = 4, alpha = 0.5, cacheTeacher, onTeacherProgress, ...train } = opts;
+  const { teacher, student, temperature = 4, alpha = 0.5, cacheTeacher, onTeacherProgress, hiddenLoss, ...train } = opts;
   checkDistillPair(teacher, student, temperature, alpha);
   const loss = { kind: 'distillation' as const, temperature, alpha };
   const useCache = cacheTeacher === undefined ? !train.augment : cacheTeacher !== false;
+  const hiddenWeight = hiddenLoss === true ? 1 : hiddenLoss ? hiddenLoss.weight : 0;
+  if (hiddenLoss && !(hiddenWeight > 0 && Number.isFinite(hiddenWeight))) throw new FrugalError('E_USAGE', `the hidden-state loss weight must be a positive number, got ${hiddenWeight}`);
+  if (hiddenWeight && !useCache) throw new FrugalError('E_USAGE', 'the hidden-state loss needs the cached teacher (turn augmentation off)');
+  // Hidden-state loss: the teacher also outputs its hidden state; the student gets a projection head.
+  const th = hiddenWeight ? hiddenState(teacher, 'teacher') : undefined;
+  const sh = hiddenWeight ? hiddenState(student, 'student') : undefined;
+  if (typeof cacheTeacher === 'object' && th && !cacheTeacher.hidden) throw new FrugalError('E_USAGE', 'the given teacher cache holds no hidden states; cache them with hiddenOutput');
   if (!useCache) {
     // Online: the trainer feeds the student's batch to the teacher, so both must take the same inputs.
     const names = (m: Model) => m.graph.inputs.map((v) => `${v.name}:${shapeOf(v.type)?.length}`).join(',');
@@ -79,7 +93,8 @@ export async function distillModel(opts: DistillOptions): Promise<DistillResult>
   const cache =
     typeof cacheTeacher === 'object'
       ? cacheTeacher
-      : await cacheTeacherLogits(teacher, train.dataset, {
+      : await cacheTeacherLogits(th ? withOutput(teacher, th.value, th.width) : teacher, train.dataset, {
+          ...(th ? { hiddenOutput: th.value } : {}),
           ...(train.limit !== undefined ? { limit: train.limit } : {}),
           ...(train.intraOpThreads !== undefined ? { intraOpThreads: train.intraOpThreads } : {}),
           ...(train.ep ? { ep: train.ep } : {}),
@@ -87,7 +102,13 @@ export async function distillModel(opts: DistillOptions): Promise<DistillResult>
         });
   const sc = declaredClasses(student);
   if (sc !== undefined && sc !== cache.classes) throw new FrugalError('E_USAGE', `the teacher predicts ${cache.classes} classes and the student ${sc}; give a student with ${cache.classes} outputs`);
-  const r = await trainModel({ ...train, model: student, loss, batchFeeds: cachedTeacherFeeds(cache) });
+  const model = th && sh ? withHiddenHead(student, sh, th.width, train.seed ?? 0) : student;
+  const auxiliaryLosses = th ? [{ output: HIDDEN_OUTPUT, input: HIDDEN_TARGET_INPUT, weight: hiddenWeight }] : undefined;
+  const r = await trainModel({ ...train, model, loss, batchFeeds: cachedTeacherFeeds(cache), ...(auxiliaryLosses ? { auxiliaryLosses } : {}) });
+  if (th) {
+    stripHiddenHead(r.model);
+    r.trainable = r.trainable.filter((n) => n !== HIDDEN_PROJECTION);
+  }
   return { ...r, teacherMode: 'cached', teacherSeconds: typeof cacheTeacher === 'object' ? 0 : cache.seconds, teacherCache: cache };
 }
 
@@ -95,7 +116,7 @@ export async function distillModel(opts: DistillOptions): Promise<DistillResult>
  * The same student trained on hard labels alone (cross-entropy), with the same options as the
  * distillation run (seed, data order, epochs, schedule): the baseline the distilled student must beat.
  */
-export async function trainBaseline(opts: Omit<DistillOptions, 'teacher' | 'temperature' | 'alpha' | 'cacheTeacher' | 'onTeacherProgress'>): Promise<TrainResult> {
+export async function trainBaseline(opts: Omit<DistillOptions, 'teacher' | 'temperature' | 'alpha' | 'cacheTeacher' | 'onTeacherProgress' | 'hiddenLoss'>): Promise<TrainResult> {
   const { student, ...train } = opts;
   return trainModel({ ...train, model: student, loss: { kind: 'cross-entropy' } });
 }

@@ -12,6 +12,7 @@ import { openDatasetFeed } from '../../data/feed.js';
 import type { Model } from '../../ir/model.js';
 import { createSession } from '../../runtime/index.js';
 import { LOSS_TEACHER_INPUT } from '../losses.js';
+import { HIDDEN_TARGET_INPUT } from './hidden.js';
 
 /** The teacher's logits over the train split, row i for train example i. */
 export interface TeacherCache {
@@ -20,6 +21,9 @@ export interface TeacherCache {
   classes: number;
   /** Wall seconds the teacher's inference took. */
   seconds: number;
+  /** The teacher's hidden states [count, hiddenWidth] when `hiddenOutput` was asked for. */
+  hidden?: Float32Array;
+  hiddenWidth?: number;
 }
 
 export interface TeacherCacheOptions {
@@ -29,6 +33,8 @@ export interface TeacherCacheOptions {
   batchSize?: number;
   intraOpThreads?: number;
   ep?: string;
+  /** Also cache this output of the teacher ([batch, width]; its hidden state, see hidden.ts). */
+  hiddenOutput?: string;
   /** Called after each batch with the examples done so far. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -42,11 +48,21 @@ export async function cacheTeacherLogits(teacher: Model, dataset: string, opts: 
   const count = feed.counts.train;
   let logits: Float32Array | undefined;
   let classes = 0;
+  let hidden: Float32Array | undefined;
+  let hiddenWidth = 0;
   try {
     let done = 0;
     for (const idx of batches(count, opts.batchSize ?? 256)) {
       const b = feed.batch('train', idx);
-      const t = (await session.runOrt(b.feeds, { outputs: [out0] }))[out0] as ort.Tensor;
+      const r = await session.runOrt(b.feeds, { outputs: [out0, ...(opts.hiddenOutput ? [opts.hiddenOutput] : [])] });
+      const t = r[out0] as ort.Tensor;
+      if (opts.hiddenOutput) {
+        const h = r[opts.hiddenOutput] as ort.Tensor;
+        hiddenWidth = Number(h.dims[1]);
+        hidden ??= new Float32Array(count * hiddenWidth);
+        const hd = h.data as Float32Array;
+        idx.forEach((ex, i) => hidden!.set(hd.subarray(i * hiddenWidth, (i + 1) * hiddenWidth), ex * hiddenWidth));
+      }
       if (t.dims.length !== 2) throw new FrugalError('E_USAGE', `teacher output '${out0}' has shape [${t.dims.join(', ')}]; distillation needs logits [batch, classes]`);
       if (!logits) {
         classes = Number(t.dims[1]);
@@ -60,12 +76,12 @@ export async function cacheTeacherLogits(teacher: Model, dataset: string, opts: 
   } finally {
     await session.release();
   }
-  return { logits: logits ?? new Float32Array(0), count, classes, seconds: (performance.now() - t0) / 1000 };
+  return { logits: logits ?? new Float32Array(0), count, classes, seconds: (performance.now() - t0) / 1000, ...(hidden ? { hidden, hiddenWidth } : {}) };
 }
 
 /**
  * A trainer `batchFeeds` hook that feeds the cached logits of a batch's examples as the distillation
- * loss's teacher input.
+ * loss's teacher input (and the cached hidden states, when present, as the hidden-state loss's target).
  */
 export function cachedTeacherFeeds(cache: TeacherCache, input = LOSS_TEACHER_INPUT): (indices: readonly number[]) => Record<string, ort.Tensor> {
   const k = cache.classes;
@@ -75,6 +91,13 @@ export function cachedTeacherFeeds(cache: TeacherCache, input = LOSS_TEACHER_INP
       if (ex >= cache.count) throw new FrugalError('E_USAGE', `train example ${ex} is beyond the ${cache.count} cached teacher outputs; cache with the same limit as the student run`);
       data.set(cache.logits.subarray(ex * k, (ex + 1) * k), i * k);
     });
-    return { [input]: new ort.Tensor('float32', data, [indices.length, k]) };
+    const feeds: Record<string, ort.Tensor> = { [input]: new ort.Tensor('float32', data, [indices.length, k]) };
+    if (cache.hidden) {
+      const w = cache.hiddenWidth!;
+      const h = new Float32Array(indices.length * w);
+      indices.forEach((ex, i) => h.set(cache.hidden!.subarray(ex * w, (ex + 1) * w), i * w));
+      feeds[HIDDEN_TARGET_INPUT] = new ort.Tensor('float32', h, [indices.length, w]);
+    }
+    return feeds;
   };
 }

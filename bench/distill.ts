@@ -48,7 +48,7 @@ const CASES: readonly Case[] = [
     goalDropPoints: 0.5,
     temperature: 4,
     alpha: 0.1,
-    train: (full) => ({ dataset: 'mnist', epochs: full ? 10 : 3, batchSize: 64, lr: 1e-3, schedule: 'cosine' }),
+    train: (full) => ({ dataset: 'mnist', epochs: full ? 10 : 3, batchSize: 64, lr: 3e-3, schedule: 'cosine' }),
   },
 ];
 

@@ -36,9 +36,13 @@ describe('frugal distill', () => {
     // The written student scores what the JSON says.
     const acc = (await evaluateModel(await loadModel(path.join(dir, 'small.onnx')), 'mnist')).accuracy;
     assert.equal(acc, j.student.accuracy);
-    const nb = JSON.parse(frugal('distill', '--teacher', 'teacher.onnx', '--student', 'cnn:channels=4/8', '--dataset', 'mnist', '-o', 'nb.onnx', '--limit', '128', '--no-baseline', '--json').stdout);
+    const nb = JSON.parse(frugal('distill', '--teacher', 'teacher.onnx', '--student', 'cnn:channels=4/8,hidden=16', '--dataset', 'mnist', '-o', 'nb.onnx', '--limit', '128', '--no-baseline', '--hidden-loss', '--json').stdout);
     assert.equal('baselineAccuracy' in nb, false);
     assert.equal(nb.studentSource, 'zoo');
+    assert.deepEqual(nb.hiddenLoss, { weight: 1 });
+    // The saved student is the plain architecture: no projection head left in it.
+    const saved = await loadModel(path.join(dir, 'nb.onnx'));
+    assert.deepEqual(saved.graph.outputs.map((o) => o.name), ['logits']);
   });
 
   test('bad input: one clear line each, nothing written', async () => {
@@ -56,6 +60,7 @@ describe('frugal distill', () => {
     assertCleanError(frugal(...base, '--student', 'width=0.5', '--dataset', 'spam'), /a text model takes 'input_ids'/, 2);
     assertCleanError(frugal('distill', '--teacher', 'teacher.onnx', '--student', 'width=0.5', '--dataset', 'mnist', '-o', 'teacher.onnx'), /refusing to write 'teacher.onnx'/, 2);
     assertCleanError(frugal('distill', '--student', 'width=0.5', '--dataset', 'mnist', '-o', 'x.onnx'), /missing --teacher/, 2);
+    assertCleanError(frugal(...base, '--student', 'width=0.5', '--hidden-weight', '2'), /--hidden-weight needs --hidden-loss/, 2);
     assert.equal(existsSync(path.join(dir, 'bad.onnx')), false);
     assert.match(frugal('distill', '--help').stdout, /Examples:[\s\S]*frugal distill --teacher/);
   });

@@ -29,6 +29,8 @@ export const distillCommand: Command = {
     seed: { type: 'string', arg: 'N', description: 'shuffle and initialization seed (default 0); the baseline uses the same' },
     limit: { type: 'string', arg: 'N', description: 'use only the first N training examples (quick runs)' },
     augment: { type: 'string', arg: 'PX', description: 'MNIST: random shifts up to PX pixels; the teacher then runs online on each augmented batch' },
+    'hidden-loss': { type: 'boolean', description: 'add the hidden-state MSE through a learned projection (TinyBERT; zoo CNNs and transformers, cached teacher)' },
+    'hidden-weight': { type: 'string', arg: 'X', description: 'weight of the hidden-state loss (default 1)' },
     'cache-teacher': { type: 'boolean', description: 'run the teacher once over the training set and reuse its logits (default unless --augment)' },
     'no-baseline': { type: 'boolean', description: 'skip training the hard-label baseline' },
     checkpoint: { type: 'string', arg: 'FILE', description: 'checkpoint file (the baseline uses FILE.baseline)' },
@@ -40,6 +42,7 @@ export const distillCommand: Command = {
     'frugal distill --teacher models/spam-transformer.onnx --student drop-layers+width=0.5 --dataset spam -o spam-small.onnx',
     'frugal distill --teacher models/mnist-cnn.onnx --student cnn:channels=16/24,hidden=64 --dataset mnist -o cnn-small.onnx --epochs 3 --temperature 4 --alpha 0.5',
     'frugal distill --teacher models/mnist-cnn.onnx --student width=0.45 --dataset mnist -o small.onnx --checkpoint kd.ckpt --resume --json',
+    'frugal distill --teacher models/spam-transformer.onnx --student transformer-tiny:layers=1,hidden=32,ffn=64 --dataset spam -o tiny.onnx --hidden-loss',
   ],
   async run(ctx) {
     const v = ctx.values;
@@ -54,6 +57,8 @@ export const distillCommand: Command = {
     const temperature = numberOption(v, 'temperature') ?? 4;
     const alpha = numberOption(v, 'alpha') ?? 0.5;
     const lr = numberOption(v, 'lr', { min: 0, exclusiveMin: true });
+    const hiddenWeight = numberOption(v, 'hidden-weight', { min: 0, exclusiveMin: true });
+    if (hiddenWeight !== undefined && !v['hidden-loss']) throw new FrugalError('E_USAGE', '--hidden-weight needs --hidden-loss');
     const opt = (name: string, min = 1) => (v[name] !== undefined ? intOption(v, name, 0, min) : undefined);
     const seed = opt('seed', 0) ?? 0;
     const shift = opt('augment', 0);
@@ -99,6 +104,7 @@ export const distillCommand: Command = {
         temperature,
         alpha,
         ...(v['cache-teacher'] ? { cacheTeacher: true } : {}),
+        ...(v['hidden-loss'] ? { hiddenLoss: { weight: hiddenWeight ?? 1 } } : {}),
         onTeacherProgress: (done, total) => ctx.progress(`teacher logits: ${done}/${total} training examples`),
         onProgress: progress('distill'),
       });
@@ -121,6 +127,7 @@ export const distillCommand: Command = {
       temperature,
       alpha,
       teacherMode: r.teacherMode,
+      hiddenLoss: v['hidden-loss'] ? { weight: hiddenWeight ?? 1 } : null,
       teacher: tf,
       student: sf,
       accuracyRetained: sf!.accuracy / tf!.accuracy,

@@ -45,6 +45,18 @@ describe('frugal distill', () => {
     assert.deepEqual(saved.graph.outputs.map((o) => o.name), ['logits']);
   });
 
+  test('--checkpoint/--resume: a resumed run reports where it resumed and writes the same student', async () => {
+    const args = ['distill', '--teacher', 'teacher.onnx', '--student', 'cnn:channels=4/8', '--dataset', 'mnist', '--limit', '256', '--batch', '32', '--threads', '1', '--no-baseline', '--checkpoint', 'kd.ckpt', '--checkpoint-every', '2', '--json'];
+    const first = frugal(...args, '-o', 'a.onnx');
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(existsSync(path.join(dir, 'kd.ckpt')), true);
+    const again = frugal(...args, '-o', 'b.onnx', '--resume');
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(JSON.parse(again.stdout).resumedFrom, { epoch: 1, step: 8 });
+    const [a, b] = [await loadModel(path.join(dir, 'a.onnx')), await loadModel(path.join(dir, 'b.onnx'))];
+    for (const v of a.graph.initializers()) assert.ok(Buffer.from(v.initializer!.bytes()).equals(Buffer.from(b.graph.values.get(v.name)!.initializer!.bytes())), v.name);
+  });
+
   test('bad input: one clear line each, nothing written', async () => {
     const half = buildZooModel('cnn', { channels: [4, 8] });
     convertToFloat16(half, { to: 'float16', provider: 'cpu' });

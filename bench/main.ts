@@ -3,13 +3,14 @@
  * run (this machine is shared and noisy: medians and ratios, never a lone absolute time).
  */
 import { codecBench } from './codec.js';
+import { distillBench } from './distill.js';
 import { optimizerBench } from './optimizer.js';
 import { profileBench } from './profile.js';
 import { quantizeBench } from './quantize.js';
 import { trainBench } from './train.js';
 import { trainKernelsBench } from './train-kernels.js';
 
-const BENCHES: Record<string, (args: string[]) => Promise<Record<string, unknown>>> = { codec: codecBench, profile: profileBench, train: trainBench, quantize: quantizeBench, optimizer: optimizerBench, 'train-kernels': trainKernelsBench };
+const BENCHES: Record<string, (args: string[]) => Promise<Record<string, unknown>>> = { codec: codecBench, profile: profileBench, train: trainBench, quantize: quantizeBench, optimizer: optimizerBench, 'train-kernels': trainKernelsBench, distill: distillBench };
 
 async function main(): Promise<number> {
   const [name, ...rest] = process.argv.slice(2);

@@ -23,6 +23,7 @@ export const COMMANDS: readonly CommandEntry[] = Object.freeze([
   { name: 'run', summary: 'run a model in ONNX Runtime and print output summaries (or values with --json)', load: async () => (await import('./commands/run.js')).runCommand },
   { name: 'profile', summary: 'measure latency, throughput, CPU time, memory, energy and carbon of models, side by side', load: async () => (await import('./commands/profile.js')).profileCommand },
   { name: 'train', summary: 'train a zoo model or an ONNX model on a built-in dataset (mnist, spam) with ONNX Runtime', load: async () => (await import('./commands/train.js')).trainCommand },
+  { name: 'distill', summary: 'train a small student from a teacher (knowledge distillation), compared with the same student trained on labels alone', load: async () => (await import('./commands/distill.js')).distillCommand },
   { name: 'eval', summary: 'test accuracy of a classifier on a built-in dataset (mnist, spam)', load: async () => (await import('./commands/eval.js')).evalCommand },
   { name: 'quantize', summary: 'quantize a model: int8 dynamic or static (calibrated), int4 weight-only (q4, q4f16), fp16', load: async () => (await import('./commands/quantize.js')).quantizeCommand },
   { name: 'compare', summary: 'compare a candidate model with its reference: size, output fidelity, accuracy, latency', load: async () => (await import('./commands/compare.js')).compareCommand },

@@ -37,8 +37,11 @@ export type LossSpec =
 /** An extra graph input a loss reads; the trainer feeds it each step. */
 export interface LossInput {
   name: string;
-  /** `target`: a float [batch, classes] distribution (or regression target); `teacher`: teacher logits. */
-  role: 'target' | 'teacher';
+  /**
+   * `target`: a float [batch, classes] distribution (or regression target); `teacher`: teacher logits;
+   * `auxiliary`: the target of an {@link AuxiliaryLoss}, which the caller feeds (trainer `batchFeeds`).
+   */
+  role: 'target' | 'teacher' | 'auxiliary';
   elemType: number;
   shape: Shape;
 }
@@ -61,8 +64,8 @@ export function checkLossSpec(spec: LossSpec): void {
   if (spec.kind === 'distillation') {
     const t = spec.temperature ?? 2;
     const a = spec.alpha ?? 0;
-    if (!(t > 0 && Number.isFinite(t))) throw new FrugalError('E_USAGE', `distillation temperature must be a positive number, got ${t}`);
-    if (!(a >= 0 && a <= 1)) throw new FrugalError('E_USAGE', `distillation alpha must be in [0, 1], got ${a}`);
+    if (!(t > 0 && Number.isFinite(t))) throw new FrugalError('E_USAGE', `distillation temperature must be a positive number, got ${t}`, { option: 'temperature' });
+    if (!(a >= 0 && a <= 1)) throw new FrugalError('E_USAGE', `distillation alpha must be in [0, 1], got ${a}`, { option: 'alpha' });
   }
 }
 
@@ -117,6 +120,38 @@ export function appendLoss(graph: Graph, logits: Value, spec: LossSpec, existing
   }
   loss.type = tensorType(DataType.FLOAT, []);
   return { loss, inputs };
+}
+
+/**
+ * An extra loss term on another output of the forward model: weight · mean((output − input)²), with
+ * `input` a new graph input of the output's shape that the caller feeds each batch. Distillation uses it
+ * for the hidden-state loss (the student's projected hidden state against the teacher's, TinyBERT).
+ */
+export interface AuxiliaryLoss {
+  /** A graph output of the forward model (other than the logits). */
+  output: string;
+  /** Name of the graph input that holds its target. */
+  input: string;
+  /** Weight of the term (> 0). */
+  weight: number;
+}
+
+/** Adds `aux` to `loss` in `graph`; returns the new total and the input it added. */
+export function appendAuxiliaryLoss(graph: Graph, loss: Value, aux: AuxiliaryLoss): { loss: Value; input: LossInput } {
+  const out = graph.outputs.find((v) => v.name === aux.output);
+  if (!out) throw new FrugalError('E_USAGE', `auxiliary loss: '${aux.output}' is not an output of the model`);
+  if (!(aux.weight > 0 && Number.isFinite(aux.weight))) throw new FrugalError('E_USAGE', `auxiliary loss on '${aux.output}': weight must be a positive number, got ${aux.weight}`);
+  if (graph.lookup(aux.input)) throw new FrugalError('E_USAGE', `the model already has a value named '${aux.input}'`);
+  const shape = shapeOf(out.type);
+  if (!shape) throw new FrugalError('E_USAGE', `auxiliary loss: output '${aux.output}' has no declared shape`);
+  const target = graph.addInput(aux.input, tensorType(DataType.FLOAT, [...shape]));
+  const b = new GraphBuilder(graph);
+  const op = (opType: string, ins: Value[], attrs?: Record<string, number>): Value => b.op(opType, ins, attrs, { name: graph.uniqueNodeName(`loss/aux/${opType}`) });
+  const d = op('Sub', [out, target]);
+  const w = graph.addInitializer(graph.uniqueName('loss/aux_weight'), Tensor.fromArray(DataType.FLOAT, [], [aux.weight]));
+  const total = op('Add', [loss, op('Mul', [op('ReduceMean', [op('Mul', [d, d])], { keepdims: 0 }), w])]);
+  total.type = tensorType(DataType.FLOAT, []);
+  return { loss: total, input: { name: aux.input, role: 'auxiliary', elemType: DataType.FLOAT, shape: [...shape] } };
 }
 
 /**

@@ -26,7 +26,7 @@ import { createSession, type FrugalSession } from '../runtime/index.js';
 import { type Checkpoint, loadCheckpoint, saveCheckpoint, type TrainingProgress } from './checkpoint.js';
 import { type DatasetFeed, openDatasetFeed, setModelMetadata } from '../data/feed.js';
 import { accuracyOnTest } from '../evaluation/evaluate.js';
-import { type LossSpec, targetDistribution } from './losses.js';
+import { type AuxiliaryLoss, type LossSpec, targetDistribution } from './losses.js';
 import { clipGradNorm, createOptimizer, GradientAccumulator, type OptimizerConfig, type OptimizerKind, type OptimizerState } from './optimizers.js';
 import { FusedState, fusedScalars } from './fused-optimizer.js';
 import { DynamicLossScaler, type LossScalerOptions, type LossScalerState } from './loss-scaling.js';
@@ -60,6 +60,14 @@ export interface TrainOptions {
   loss?: LossSpec;
   /** Teacher model for a distillation loss: its logits on each batch are fed to the loss. */
   teacher?: Model;
+  /**
+   * Extra tensors fed to the training graph with each micro-batch, by input name: called with the
+   * train-split indices of the batch's examples and the epoch (e.g. cached teacher logits for
+   * distillation). A loss input it supplies is not computed by the trainer (no online teacher run).
+   */
+  batchFeeds?: (indices: readonly number[], epoch: number) => Record<string, ort.Tensor>;
+  /** Extra MSE terms on other model outputs, their targets fed through `batchFeeds` (training-graph.ts). */
+  auxiliaryLosses?: AuxiliaryLoss[];
   /** Initializers to train (default: all float weights reaching the output). */
   trainable?: string[];
   /** Dropout in training mode (default true). */
@@ -218,7 +226,7 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const optCfg: OptimizerConfig = typeof opts.optimizer === 'object' ? opts.optimizer : ({ kind: opts.optimizer ?? 'adamw' } as OptimizerConfig);
   const baseLr = opts.lr ?? (optCfg.kind === 'sgd' ? 0.05 : 1e-3);
   const loss: LossSpec = opts.loss ?? { kind: 'cross-entropy' };
-  if (loss.kind === 'distillation' && !opts.teacher) throw new FrugalError('E_USAGE', 'a distillation loss needs a teacher model');
+  if (loss.kind === 'distillation' && !opts.teacher && !opts.batchFeeds) throw new FrugalError('E_USAGE', 'a distillation loss needs a teacher model (or its logits through batchFeeds)');
   if (opts.resume && !opts.checkpoint) throw new FrugalError('E_USAGE', 'resume needs a checkpoint file');
   if (opts.clipNorm !== undefined && !(opts.clipNorm > 0)) throw new FrugalError('E_USAGE', `clip norm must be > 0, got ${opts.clipNorm}`);
   if (opts.precision !== undefined && opts.precision !== 'fp32' && opts.precision !== 'fp16') throw new FrugalError('E_USAGE', `precision must be 'fp32' or 'fp16', got '${String(opts.precision)}'`);
@@ -246,6 +254,7 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     ...(opts.trainable ? { trainable: opts.trainable } : {}),
     ...(opts.dropout !== undefined ? { dropout: opts.dropout } : {}),
     ...(mixed ? { precision: 'fp16' as const } : {}),
+    ...(opts.auxiliaryLosses?.length ? { auxiliaryLosses: opts.auxiliaryLosses } : {}),
     ...(fusedWanted ? { fusedOptimizer: { config: optCfg, ...(opts.clipNorm !== undefined ? { clipNorm: opts.clipNorm } : {}) } } : {}),
   });
   const weightNames = binding.weights.map((w) => w.name);
@@ -360,9 +369,13 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
       const order = [...batches(feed.counts.train, batchSize, { shuffle: true, seed: epochSeed(seed, progress.epoch) })];
       for (let bi = progress.batchInEpoch; bi < microPerEpoch; bi++) {
         const b = feed.batch('train', order[bi]!, progress.epoch);
-        const feeds: Record<string, ort.Tensor> = { ...b.feeds, ...paramFeeds(true) };
+        const extra = opts.batchFeeds?.(order[bi]!, progress.epoch) ?? {};
+        const feeds: Record<string, ort.Tensor> = { ...b.feeds, ...paramFeeds(true), ...extra };
         if (scaler) feeds[binding.lossScale!] = new ort.Tensor('float32', Float32Array.of(scaler.scale), []);
         for (const li of binding.lossInputs) {
+          if (Object.hasOwn(extra, li.name)) continue;
+          if (li.role === 'auxiliary') throw new FrugalError('E_USAGE', `loss input '${li.name}' must be fed through batchFeeds`);
+          if (li.role === 'teacher' && !teacher) throw new FrugalError('E_USAGE', `loss input '${li.name}' needs teacher logits: give a teacher model or feed it through batchFeeds`);
           if (li.role === 'target') feeds[li.name] = new ort.Tensor('float32', targetDistribution(b.labels, classes, smoothing), [b.count, classes]);
           else {
             const tOut = await teacher!.runOrt(b.feeds);

@@ -21,7 +21,7 @@ import { tensorType } from '../ir/types.js';
 import { decodeModel, encodeModelToBytes } from '../onnx/index.js';
 import { differentiate } from './autodiff/engine.js';
 import { appendOptimizerUpdate, type FusedBinding } from './fused-optimizer.js';
-import { appendLoss, type LossInput, type LossSpec } from './losses.js';
+import { appendAuxiliaryLoss, appendLoss, type AuxiliaryLoss, type LossInput, type LossSpec } from './losses.js';
 import type { OptimizerConfig } from './optimizers.js';
 import { type BatchNormStats, prepareForTraining } from './prepare.js';
 import { convertToFloat16 } from '../passes/precision/fp16.js';
@@ -44,6 +44,8 @@ export interface BuildTrainingOptions {
    * the fp32 master weights live outside the graph.
    */
   precision?: 'fp32' | 'fp16';
+  /** Extra MSE terms on other outputs of the forward model (see {@link AuxiliaryLoss}); their weights train too. */
+  auxiliaryLosses?: AuxiliaryLoss[];
 }
 
 /**
@@ -182,7 +184,12 @@ export function buildTrainingModel(forward: Model, opts: BuildTrainingOptions): 
   const dataInputs = graph.inputs.map((v) => v.name);
 
   const statInputs = new Set(prepared.batchNorms.flatMap((s) => [s.meanInput, s.varInput]));
-  const trainable = opts.trainable ?? floatInitializersReaching(graph, logits).filter((n) => !statInputs.has(n));
+  const aux = opts.auxiliaryLosses ?? [];
+  // With auxiliary outputs, weights reaching any of them train too (e.g. a hidden-state projection).
+  const reaching = aux.length
+    ? ((set) => graph.initializers().map((v) => v.name).filter((n) => set.has(n)))(new Set([logits, ...aux.map((a) => graph.outputs.find((o) => o.name === a.output) ?? logits)].flatMap((o) => floatInitializersReaching(graph, o))))
+    : floatInitializersReaching(graph, logits);
+  const trainable = opts.trainable ?? reaching.filter((n) => !statInputs.has(n));
   if (!trainable.length) {
     // A model converted to fp16 for deployment has only float16 weights: say so, it is the likely case.
     if (graph.initializers().some((v) => v.initializer!.dtype === DataType.FLOAT16 && v.initializer!.dims.length >= 1)) {
@@ -208,6 +215,11 @@ export function buildTrainingModel(forward: Model, opts: BuildTrainingOptions): 
   }
 
   const built = appendLoss(graph, logits, opts.loss);
+  for (const a of aux) {
+    const r = appendAuxiliaryLoss(graph, built.loss, a);
+    built.loss = r.loss;
+    built.inputs.push(r.input);
+  }
   if (built.loss.name !== 'loss' && !graph.lookup('loss')) graph.renameValue(built.loss, 'loss');
   const wrt = weights.map((w) => graph.values.get(w.name)!);
   // Mixed precision seeds the backward pass with S instead of 1: every gradient is S·∂loss/∂w, which

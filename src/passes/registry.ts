@@ -165,7 +165,8 @@ export interface ApplyResult extends PipelineResult {
 
 /**
  * Runs a mode's pipeline on `model`: `prepareForQuantizationPass`, then the mode's passes, verifying
- * the IR after each. An input that fails verification even after preparing (a subgraph value shadowing
+ * the IR after each and proving each changed output in ONNX Runtime (loaded, and run once on seeded
+ * random inputs where the input runs; `pipeline.proveInRuntime: false` turns that off). An input that fails verification even after preparing (a subgraph value shadowing
  * an outer one, which onnxruntime accepts) is still quantized, without the checks, and says so.
  */
 export async function applyQuantizeMode(model: Model, mode: string, opts: QuantizeModeOptions = {}, pipeline: PipelineOptions = {}): Promise<ApplyResult> {
@@ -181,7 +182,9 @@ export async function applyQuantizeMode(model: Model, mode: string, opts: Quanti
       warnings.push(`the input model does not pass Frugal's IR checks, so they were skipped between passes: ${(e as Error).message.split('\n').slice(0, 2).join(' ')}`);
     }
   }
-  const r = await new PassManager(passes, { ...pipeline, verify: check }).run(prep.model);
+  // Every mode proves its output in ONNX Runtime unless the caller says otherwise.
+  const r = await new PassManager(passes, { proveInRuntime: true, ...pipeline, verify: check }).run(prep.model);
+  warnings.push(...r.warnings);
   // `modified` says whether the mode did anything; preparing alone does not count.
   return { model: r.model, modified: r.modified, passes: [...prep.passes, ...r.passes], warnings };
 }

@@ -26,6 +26,8 @@ export interface QuantizeModeOptions {
   exclude?: readonly string[];
   /** int4 block size (power of two, 16 to 256). */
   blockSize?: number;
+  /** Weights with fewer elements stay float (defaults: 4096 for int8-dynamic, 1024 for int4, 0 for int8-static). */
+  minElements?: number;
   /** int8-static range method. */
   method?: CalibrationMethod;
   /** int8-static calibration samples (from `calibrationFor`). */
@@ -63,6 +65,8 @@ export function splitExclusions(model: Model | undefined, exclude: readonly stri
   return { excludeNodes, excludeOpTypes };
 }
 
+const min = (o: QuantizeModeOptions): { minElements?: number } => (o.minElements !== undefined ? { minElements: o.minElements } : {});
+
 export const QUANTIZE_MODES: Readonly<Record<string, QuantizeMode>> = Object.freeze({
   'int8-dynamic': Object.freeze({
     name: 'int8-dynamic',
@@ -70,7 +74,7 @@ export const QUANTIZE_MODES: Readonly<Record<string, QuantizeMode>> = Object.fre
     dtype: 'q8',
     fileName: 'model_quantized.onnx',
     calibrated: false,
-    create: (o: QuantizeModeOptions, m?: Model) => [int8DynamicPass({ ...splitExclusions(m, o.exclude), ...(o.perChannel ? { perChannel: true } : {}) })],
+    create: (o: QuantizeModeOptions, m?: Model) => [int8DynamicPass({ ...splitExclusions(m, o.exclude), ...(o.perChannel ? { perChannel: true } : {}), ...min(o) })],
   }),
   'int8-static': Object.freeze({
     name: 'int8-static',
@@ -85,6 +89,7 @@ export const QUANTIZE_MODES: Readonly<Record<string, QuantizeMode>> = Object.fre
           ...splitExclusions(m, o.exclude),
           ...(o.perChannel ? { perChannel: true } : {}),
           ...(o.method ? { method: o.method } : {}),
+          ...min(o),
           calibration: o.calibration,
         }),
       ];
@@ -97,7 +102,7 @@ export const QUANTIZE_MODES: Readonly<Record<string, QuantizeMode>> = Object.fre
     dtype: 'q4',
     fileName: 'model_q4.onnx',
     calibrated: false,
-    create: (o: QuantizeModeOptions, m?: Model) => [int4WeightOnlyPass({ ...splitExclusions(m, o.exclude), ...(o.blockSize ? { blockSize: o.blockSize } : {}) })],
+    create: (o: QuantizeModeOptions, m?: Model) => [int4WeightOnlyPass({ ...splitExclusions(m, o.exclude), ...(o.blockSize ? { blockSize: o.blockSize } : {}), ...min(o) })],
   }),
   q4f16: Object.freeze({
     name: 'q4f16',
@@ -107,7 +112,7 @@ export const QUANTIZE_MODES: Readonly<Record<string, QuantizeMode>> = Object.fre
     calibrated: false,
     create: (o: QuantizeModeOptions, m?: Model) => {
       const ex = splitExclusions(m, o.exclude);
-      return [int4WeightOnlyPass({ ...ex, ...(o.blockSize ? { blockSize: o.blockSize } : {}) }), fp16Pass({ excludeNodes: ex.excludeNodes, blockOps: ex.excludeOpTypes })];
+      return [int4WeightOnlyPass({ ...ex, ...(o.blockSize ? { blockSize: o.blockSize } : {}), ...min(o) }), fp16Pass({ excludeNodes: ex.excludeNodes, blockOps: ex.excludeOpTypes })];
     },
   }),
   fp16: Object.freeze({

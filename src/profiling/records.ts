@@ -84,6 +84,11 @@ export interface ProfileRecord {
   carbon: CarbonSettings;
   meters: MeterStatus[];
   models: ModelProfile[];
+  /**
+   * Relative energy difference the ratings treated as noise (see rating.ts): 10%, or more where the
+   * measured latency spread says the figures are less certain. Absent in records before it existed.
+   */
+  ratingTolerance?: number;
 }
 
 /** This package's version (from package.json), or 'unknown'. */

@@ -45,8 +45,11 @@ export interface QuantizeMode {
   readonly calibrated: boolean;
   /** The pass pipeline, in order (`model`, when given, tells node names from op types in `exclude`). */
   create(opts: QuantizeModeOptions, model?: Model): Pass[];
-  /** Calibration samples from a dataset name or a folder of .pb inputs (calibrated modes only). */
-  calibrationFor?(model: Model, source: string, count: number): ReturnType<typeof calibrationFeeds>;
+  /**
+   * Calibration samples from a dataset name or a folder of .pb inputs (calibrated modes only), in
+   * batches of `batchSize` dataset examples (default 32; smaller bounds memory for long sequences).
+   */
+  calibrationFor?(model: Model, source: string, count: number, batchSize?: number): ReturnType<typeof calibrationFeeds>;
 }
 
 /** Splits `exclude` values into node names and op types, as the passes take them. */
@@ -94,7 +97,7 @@ export const QUANTIZE_MODES: Readonly<Record<string, QuantizeMode>> = Object.fre
         }),
       ];
     },
-    calibrationFor: (model: Model, source: string, count: number) => calibrationFeeds(model, source, { count }),
+    calibrationFor: (model: Model, source: string, count: number, batchSize?: number) => calibrationFeeds(model, source, { count, ...(batchSize ? { batchSize } : {}) }),
   }),
   int4: Object.freeze({
     name: 'int4',

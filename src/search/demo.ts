@@ -139,7 +139,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       const file = path.join(dir, mode === 'fp32' ? 'model.onnx' : getQuantizeMode(mode).fileName);
       if (mode !== 'fp32') {
         const m = getQuantizeMode(mode);
-        const calibration = m.calibrated ? await m.calibrationFor!(model, t.dataset, quick ? 32 : 128) : undefined;
+        // Calibration exposes every activation at once (attention scores included): batches no larger
+        // than evaluation's keep its memory bounded the same way.
+        const calibration = m.calibrated ? await m.calibrationFor!(model, t.dataset, quick ? 32 : 128, Math.min(32, t.evalBatch)) : undefined;
         const r = await applyQuantizeMode(model, mode, calibration ? { calibration } : {});
         out = r.model;
         passStats = r.passes.map((p) => ({ name: p.name, stats: p.stats }));

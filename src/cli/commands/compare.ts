@@ -1,7 +1,7 @@
 import { FrugalError } from '../../errors.js';
 import { compareModels } from '../../evaluation/compare.js';
 import { type Command, intOption } from '../command.js';
-import { formatBytes, table } from '../../report/format.js';
+import { formatBytes, formatNumber, table } from '../../report/format.js';
 
 const JSON_KEYS = [
   'JSON keys: reference/candidate {path, bytes}; sizeRatio (candidate/reference bytes, external data included);',
@@ -47,8 +47,10 @@ export const compareCommand: Command = {
       ctx.out(JSON.stringify(r, null, 2));
       return;
     }
-    const f = (x: number, d = 4) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
-    ctx.out(`size: ${formatBytes(r.reference.bytes)} → ${formatBytes(r.candidate.bytes)} (${f(r.sizeRatio, 3)}×)`);
+    // Errors to three significant figures (a fixed 4 decimals printed 0.0000 for fp16's 1e-5 errors);
+    // cosine keeps 6 decimals, since its information is in how close to 1 it is.
+    const f = (x: number, d?: number) => (!Number.isFinite(x) ? String(x) : d === undefined ? formatNumber(x) : x.toFixed(d));
+    ctx.out(`size: ${formatBytes(r.reference.bytes)} → ${formatBytes(r.candidate.bytes)} (${f(r.sizeRatio)}×)`);
     ctx.out(`inputs: ${r.inputSource}, ${r.samples} sample(s)`);
     // Top-1 agreement only means something for class scores; for other outputs the column is left out.
     const classes = r.outputs.some((o) => o.top1Agreement !== null);

@@ -8,6 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { isFrugalError } from '../src/errors.js';
+import { runDemo } from '../src/search/demo.js';
 import { paretoFront } from '../src/search/pareto.js';
 
 test('paretoFront keeps exactly the non-dominated points', () => {
@@ -61,5 +63,16 @@ test('frugal demo --quick: progress per teacher and variant on stderr (not a TTY
     assert.ok(existsSync(path.join(dir, 'report.md')) && existsSync(path.join(dir, 'report.json')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a missing teacher model is an E_IO error naming the file, and no report folder is left behind', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'frugal-no-models-'));
+  try {
+    const out = path.join(root, 'report');
+    await assert.rejects(runDemo({ outDir: out, quick: true, root }), (e: unknown) => isFrugalError(e, 'E_IO') && e.message.includes(path.join(root, 'models', 'mnist-cnn.onnx')) && /reinstall/.test(e.message));
+    assert.equal(existsSync(out), false);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });

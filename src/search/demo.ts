@@ -34,6 +34,8 @@ export interface DemoOptions {
   outDir: string;
   /** Fewer test examples, calibration examples and timing runs (CI's short form). */
   quick?: boolean;
+  /** Folder holding `models/` with the teachers (default: this package's own). */
+  root?: string;
   /** Called at every step with a line for people and the step as data (see DemoStep). */
   onProgress?: (line: string, step: DemoStep) => void;
 }
@@ -100,7 +102,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const teachers: DemoTeacherResult[] = [];
   // Check the inputs before creating anything: a missing teacher must not leave an empty report folder.
   for (const t of DEMO_TEACHERS) {
-    const source = path.join(packageRoot(), t.file);
+    const source = path.join(opts.root ?? packageRoot(), t.file);
     if (!existsSync(source)) {
       throw new FrugalError('E_IO', `cannot find the embedded teacher model '${source}': this Frugal install is incomplete (reinstall the package, or run 'npm run teachers' in a clone)`);
     }
@@ -122,7 +124,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     };
     const dir = path.join(opts.outDir, t.name);
     mkdirSync(dir, { recursive: true });
-    const source = path.join(packageRoot(), t.file);
+    const source = path.join(opts.root ?? packageRoot(), t.file);
     const limit = quick ? (t.dataset === 'mnist' ? 500 : 200) : undefined;
     const made: Array<{ mode: string; file: string; sizeBytes: number; accuracy: number; passStats: DemoVariant['passStats'] }> = [];
     let evaluated = 0;

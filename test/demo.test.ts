@@ -8,6 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { isFrugalError } from '../src/errors.js';
+import { runDemo } from '../src/search/demo.js';
 import { paretoFront } from '../src/search/pareto.js';
 
 test('paretoFront keeps exactly the non-dominated points', () => {
@@ -22,12 +24,27 @@ test('paretoFront keeps exactly the non-dominated points', () => {
   assert.deepEqual(paretoFront(pts), [true, true, false, false, true, false]);
 });
 
-test('frugal demo --quick --json: every teacher × variant with the documented keys, and the report files', () => {
+test('frugal demo --quick: progress per teacher and variant on stderr (not a TTY: one plain line per step), tables on stdout, every teacher × variant in report.json', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'frugal-demo-'));
   try {
-    const r = spawnSync(process.execPath, [path.resolve('dist/src/cli/bin.js'), 'demo', '--quick', '--json', '--out', dir], { encoding: 'utf8', timeout: 300_000 });
+    const r = spawnSync(process.execPath, [path.resolve('dist/src/cli/bin.js'), 'demo', '--quick', '--out', dir], { encoding: 'utf8', timeout: 300_000 });
     assert.equal(r.status, 0, r.stderr);
-    const j = JSON.parse(r.stdout) as { teachers: Array<{ name: string; variants: Array<Record<string, unknown>> }> };
+    // stderr is a pipe here: plain progress lines, one per step, in order.
+    const progress = r.stderr.split('\n').filter(Boolean);
+    assert.ok(!r.stderr.includes('\x1b['), 'no terminal escapes when stderr is not a TTY');
+    for (const [ti, t] of ['mnist-cnn', 'spam-transformer'].entries()) {
+      for (const [vi, v] of ['fp32', 'int8-dynamic', 'int8-static', 'int4', 'fp16'].entries()) {
+        const head = `[teacher ${ti + 1}/2, variant ${vi + 1}/5] ${t} ${v}: `;
+        assert.ok(progress.some((l) => l.startsWith(head + (v === 'fp32' ? 'copying' : 'quantizing'))), `progress: ${head}quantizing`);
+        assert.ok(progress.some((l) => l.startsWith(head + 'evaluating accuracy')), `progress: ${head}evaluating`);
+      }
+      assert.ok(progress.some((l) => l.startsWith(`[teacher ${ti + 1}/2] ${t}: profiling 5 variants side by side`)));
+    }
+    assert.ok(progress.findIndex((l) => l.includes('spam-transformer')) > progress.findIndex((l) => l.includes('mnist-cnn')));
+    assert.match(r.stdout, /^mnist-cnn: MNIST digits/m);
+    assert.match(r.stdout, /^Report: /m);
+
+    const j = JSON.parse(readFileSync(path.join(dir, 'report.json'), 'utf8')) as { teachers: Array<{ name: string; variants: Array<Record<string, unknown>> }> };
     assert.deepEqual(j.teachers.map((t) => t.name), ['mnist-cnn', 'spam-transformer']);
     for (const t of j.teachers) {
       assert.deepEqual(t.variants.map((v) => v.mode), ['fp32', 'int8-dynamic', 'int8-static', 'int4', 'fp16']);
@@ -46,5 +63,16 @@ test('frugal demo --quick --json: every teacher × variant with the documented k
     assert.ok(existsSync(path.join(dir, 'report.md')) && existsSync(path.join(dir, 'report.json')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a missing teacher model is an E_IO error naming the file, and no report folder is left behind', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'frugal-no-models-'));
+  try {
+    const out = path.join(root, 'report');
+    await assert.rejects(runDemo({ outDir: out, quick: true, root }), (e: unknown) => isFrugalError(e, 'E_IO') && e.message.includes(path.join(root, 'models', 'mnist-cnn.onnx')) && /reinstall/.test(e.message));
+    assert.equal(existsSync(out), false);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });

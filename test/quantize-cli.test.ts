@@ -133,7 +133,8 @@ describe('frugal compare', () => {
     assert.equal(r.accuracy.count, 200);
     assert.equal(r.accuracy.dropPoints, 0);
     assert.equal(r.accuracy.reference, r.accuracy.candidate);
-    assert.deepEqual(Object.keys(r.latency).sort(), ['candidateMs', 'ratio', 'referenceMs', 'runs']);
+    assert.deepEqual(Object.keys(r.latency).sort(), ['candidateMs', 'ratio', 'ratioHigh', 'ratioLow', 'referenceMs', 'runs', 'verdict']);
+    assert.ok(r.latency.ratioLow <= r.latency.ratioHigh && ['faster', 'slower', 'within noise'].includes(r.latency.verdict));
     assert.ok(r.latency.referenceMs > 0 && r.latency.candidateMs > 0 && r.latency.runs === 3);
     assert.deepEqual(Object.keys(r.outputs[0]).sort(), ['cosineSimilarity', 'elements', 'maxRelativeError', 'meanRelativeError', 'name', 'top1Agreement']);
     assert.equal(r.outputs[0].elements, 200 * 10);

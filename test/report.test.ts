@@ -79,7 +79,7 @@ describe('text reports', () => {
     const md = markdownReport(fixedRecord());
     assert.match(md, /^# Frugal profile/);
     assert.match(md, /\| model \| p50 ms \|/);
-    assert.match(md, /\| small\.onnx \| 1\.245 \|/);
+    assert.match(md, /\| small\.onnx \| 1\.25 \|/);
     assert.match(md, /\| big\.onnx \| 2\.49 \|/);
     assert.match(md, /- energy: estimated:cpu-time-tdp/);
     assert.match(md, /Record schema version 1/);

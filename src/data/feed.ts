@@ -21,6 +21,7 @@ import {
   WordTokenizer,
 } from './index.js';
 import type { Model } from '../ir/model.js';
+import { requiredInputs } from '../ir/summary.js';
 import { createRng } from '../util/rng.js';
 import { shapeOf } from '../ir/types.js';
 
@@ -87,9 +88,11 @@ export function openDatasetFeed(dataset: string, model: Model, opts: DatasetFeed
 }
 
 function mnistFeed(model: Model, opts: DatasetFeedOptions): DatasetFeed {
-  const input = model.graph.inputs[0];
-  if (!input || model.graph.inputs.length !== 1) {
-    throw new FrugalError('E_USAGE', `an MNIST model takes one float input ([batch, 784] or [batch, 1, 28, 28]); this model takes ${model.graph.inputs.map((v) => `'${v.name}'`).join(', ') || 'none'}`);
+  // Real inputs only: IR < 4 models also list every initializer as a graph input (with a default).
+  const inputs = requiredInputs(model.graph);
+  const input = inputs[0];
+  if (!input || inputs.length !== 1) {
+    throw new FrugalError('E_USAGE', `an MNIST model takes one float input ([batch, 784] or [batch, 1, 28, 28]); this model takes ${inputs.map((v) => `'${v.name}'`).join(', ') || 'none'}`);
   }
   const shape = shapeOf(input.type);
   const rank = shape?.length;
@@ -164,7 +167,7 @@ function positionRows(model: Model): number | undefined {
 }
 
 function spamFeed(model: Model, opts: DatasetFeedOptions): DatasetFeed {
-  const names = model.graph.inputs.map((v) => v.name);
+  const names = requiredInputs(model.graph).map((v) => v.name);
   if (!names.includes('input_ids')) {
     throw new FrugalError('E_USAGE', `a text model takes 'input_ids' (and optionally 'attention_mask') int64 [batch, seq]; this model takes ${names.map((n) => `'${n}'`).join(', ')}`);
   }

@@ -6,9 +6,12 @@
  * - `maxRelativeError` = max|c − r| / max|r| (the worst element, scaled by the reference's range);
  * - `meanRelativeError` = mean|c − r| / mean|r|;
  * - `cosineSimilarity` = c·r / (|c| |r|) (1 when both are zero);
- * - `top1Agreement` = fraction of rows whose arg-max over the last axis agrees (rank ≥ 2, last axis > 1).
+ * - `top1Agreement` = fraction of rows whose arg-max over the last axis agrees, for class scores only:
+ *   rank-2 outputs [batch, classes] with more than one class (an image's or a sequence's last axis is
+ *   no class axis, and agreement there would read as a classifier's 100%).
  * Latency: both sessions warm up, then runs alternate reference/candidate on the same feeds so that
- * machine noise hits both alike; the ratio is candidate median / reference median.
+ * machine noise hits both alike; the ratio is candidate median / reference median, and the per-pair
+ * ratios give a ~95% interval: a ratio whose interval contains 1 is reported as within noise.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -19,7 +22,7 @@ import { DataType } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { loadModel, readTensorFile } from '../onnx/index.js';
 import { float16BitsToFloat32Array } from '../onnx/packing.js';
-import { median } from '../profiling/stats.js';
+import { median, medianInterval } from '../profiling/stats.js';
 import { openDatasetFeed } from '../data/feed.js';
 import { feedSpecsOf, randomFeeds } from '../runtime/feeds.js';
 import { createSession, type FrugalSession } from '../runtime/session.js';
@@ -77,8 +80,21 @@ export interface CompareResult {
   top1Agreement: number | null;
   /** Only with a labelled dataset; accuracy uses the first output as logits; `dropPoints` = 100·(reference − candidate). */
   accuracy: { reference: number; candidate: number; dropPoints: number; count: number } | null;
-  /** Median milliseconds per run of one sample, and candidate / reference. */
-  latency: { referenceMs: number; candidateMs: number; ratio: number; runs: number } | null;
+  /** Median milliseconds per run of one sample, candidate / reference, and how sure that ratio is. */
+  latency: LatencyComparison | null;
+}
+
+export interface LatencyComparison {
+  referenceMs: number;
+  candidateMs: number;
+  /** candidateMs / referenceMs. */
+  ratio: number;
+  /** ~95% interval of the median of per-pair ratios (candidate run / the reference run beside it). */
+  ratioLow: number;
+  ratioHigh: number;
+  /** 'faster' or 'slower' only when the interval excludes 1. */
+  verdict: 'faster' | 'slower' | 'within noise';
+  runs: number;
 }
 
 /** Bytes a model occupies on disk: its file plus the external-data files it references. */
@@ -168,7 +184,7 @@ class Accumulator {
       this.normC += b * b;
     }
     this.elements += r.length;
-    const k = dims.length >= 2 ? dims[dims.length - 1]! : 0;
+    const k = dims.length === 2 ? dims[1]! : 0;
     if (k <= 1) {
       this.hasClasses = false;
       return;
@@ -233,7 +249,7 @@ export async function sideBySideLatency(
   feeds: Record<string, ort.Tensor>,
   runs: number,
   warmup = 3,
-): Promise<{ referenceMs: number; candidateMs: number; ratio: number; runs: number }> {
+): Promise<LatencyComparison> {
   for (let i = 0; i < warmup; i++) {
     await ref.runOrt(feeds);
     await cand.runOrt(feeds);
@@ -249,9 +265,17 @@ export async function sideBySideLatency(
       out.push(performance.now() - t0);
     }
   }
-  const referenceMs = median(r);
-  const candidateMs = median(c);
-  return { referenceMs, candidateMs, ratio: candidateMs / referenceMs, runs };
+  return latencyComparison(r, c);
+}
+
+/** The comparison of paired timings (`candidate[i]` ran beside `reference[i]`), in milliseconds. */
+export function latencyComparison(reference: readonly number[], candidate: readonly number[]): LatencyComparison {
+  if (reference.length !== candidate.length || reference.length === 0) throw new FrugalError('E_USAGE', 'latency comparison needs the same non-zero number of runs of each model');
+  const referenceMs = median(reference);
+  const candidateMs = median(candidate);
+  const ci = medianInterval(candidate.map((x, i) => x / reference[i]!));
+  const verdict = ci.high < 1 ? 'faster' : ci.low > 1 ? 'slower' : 'within noise';
+  return { referenceMs, candidateMs, ratio: candidateMs / referenceMs, ratioLow: ci.low, ratioHigh: ci.high, verdict, runs: reference.length };
 }
 
 /**

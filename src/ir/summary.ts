@@ -1,10 +1,11 @@
 import path from 'node:path';
 import { countParameters, estimateCost } from './cost.js';
 import { dataTypeName } from './dtype.js';
+import { inferShapes } from './shape-inference.js';
 import type { Graph } from './graph.js';
 import type { Dim } from './types.js';
 import type { Model } from './model.js';
-import type { Value } from './node.js';
+import type { Node, Value } from './node.js';
 import { formatType, type ValueType } from './types.js';
 
 export interface IoSummary {
@@ -38,7 +39,17 @@ export interface ModelSummary {
   bytesByDtype: Record<string, number>;
   externalDataFiles: string[];
   flops: number | null;
+  /** Fraction of nodes with a FLOP figure. */
   flopsKnownFraction: number;
+  /** Sum over the nodes that have a figure: a lower bound when `flops` is null. */
+  knownFlops: number;
+  /**
+   * Nodes without a FLOP figure by op type, and why: 'shapes unknown' (symbolic dims left open: give
+   * input shapes) or 'no cost rule' (shapes are known but the cost model does not price this op).
+   */
+  flopsUnknown: Array<{ op: string; count: number; reason: 'shapes unknown' | 'no cost rule' }>;
+  /** What shape inference found inconsistent (e.g. a Concat whose inputs disagree for these shapes). */
+  shapeWarnings: string[];
 }
 
 function ioSummary(v: Value): IoSummary {
@@ -61,7 +72,7 @@ export function requiredInputs(g: Graph): Value[] {
  * Counts that need no shape information: nodes, ops, initializers, parameters, bytes by dtype. Every
  * graph of the model is walked (main graph, subgraphs, functions); each initializer counts once.
  */
-export function summarizeStructure(model: Model): Omit<ModelSummary, 'flops' | 'flopsKnownFraction'> {
+export function summarizeStructure(model: Model): Omit<ModelSummary, 'flops' | 'flopsKnownFraction' | 'knownFlops' | 'flopsUnknown' | 'shapeWarnings'> {
   const opHistogram: Record<string, number> = {};
   let nodeCountWithSubgraphs = 0;
   let subgraphCount = 0;
@@ -107,6 +118,22 @@ export function summarizeStructure(model: Model): Omit<ModelSummary, 'flops' | '
  */
 export function inspectModel(model: Model, opts: { inputShapes?: Record<string, Dim[]> } = {}): ModelSummary {
   const structure = summarizeStructure(model);
-  const cost = estimateCost(model, { infer: { inputShapes: opts.inputShapes } });
-  return { ...structure, flops: cost.flops, flopsKnownFraction: cost.flopsKnownFraction };
+  const inference = inferShapes(model, { inputShapes: opts.inputShapes });
+  const cost = estimateCost(model);
+  const byName = new Map<string, Node>();
+  for (const n of model.graph.allNodes()) if (n.name) byName.set(n.name, n);
+  const concrete = (v: Value | null): boolean => {
+    const t = v?.type;
+    return !v || (!!t && (t.kind !== 'tensor' || (!!t.shape && t.shape.every((d) => typeof d === 'number'))));
+  };
+  const unknown = new Map<string, { op: string; count: number; reason: 'shapes unknown' | 'no cost rule' }>();
+  for (const c of cost.perNode) {
+    if (c.flops !== null) continue;
+    const n = byName.get(c.node);
+    const reason = n && [...n.inputs, ...n.outputs].every(concrete) ? 'no cost rule' : 'shapes unknown';
+    const e = unknown.get(`${c.opType}|${reason}`) ?? { op: c.opType, count: 0, reason };
+    e.count++;
+    unknown.set(`${c.opType}|${reason}`, e);
+  }
+  return { ...structure, flops: cost.flops, flopsKnownFraction: cost.flopsKnownFraction, knownFlops: cost.knownFlops, flopsUnknown: [...unknown.values()], shapeWarnings: inference.warnings };
 }

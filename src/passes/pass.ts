@@ -7,6 +7,7 @@
 import { FrugalError, isFrugalError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import { verify } from '../ir/verify.js';
+import { judgeProof, proveInRuntime, type RuntimeProof } from './runtime-proof.js';
 
 /** What a pass reports: counts and lists that say what it changed and what it skipped, and why. */
 export type PassStats = Record<string, unknown>;
@@ -34,6 +35,12 @@ export interface PipelineOptions {
   verify?: boolean;
   /** Called after each pass. */
   onPass?: (name: string, result: PassResult) => void;
+  /**
+   * Load the input and each changed output in ONNX Runtime and run it once on seeded random inputs;
+   * a pass whose output no longer loads (or runs) where its input did fails with E_UNSUPPORTED and
+   * the runtime's reason (see runtime-proof.ts). Default false here; the quantize modes turn it on.
+   */
+  proveInRuntime?: boolean;
 }
 
 export interface PipelineResult {
@@ -41,6 +48,8 @@ export interface PipelineResult {
   modified: boolean;
   /** Stats of each pass, in order. */
   passes: Array<{ name: string; modified: boolean; stats: PassStats }>;
+  /** What could not be proven (with `proveInRuntime`): e.g. the input itself does not run. */
+  warnings: string[];
 }
 
 /** Runs passes in order; an error from any pass is re-thrown with the pass's name in front. */
@@ -54,6 +63,9 @@ export class PassManager {
     const passes: PipelineResult['passes'] = [];
     let current = model;
     let modified = false;
+    const warnings: string[] = [];
+    let proof: RuntimeProof | undefined = this.opts.proveInRuntime ? await proveInRuntime(model) : undefined;
+    if (proof?.skipped) warnings.push(`outputs not loaded in ONNX Runtime: ${proof.reason}`);
     for (const pass of this.passes) {
       let result: PassResult;
       try {
@@ -65,12 +77,19 @@ export class PassManager {
         if (isFrugalError(e)) throw new FrugalError(e.code, `pass '${pass.name}': ${e.message}`, { cause: e });
         throw new FrugalError('E_INVALID_MODEL', `pass '${pass.name}' failed: ${(e as Error).message}`, { cause: e });
       }
+      if (proof && result.modified && !proof.skipped) {
+        const after = await proveInRuntime(result.model);
+        const verdict = judgeProof(pass.name, proof, after);
+        if (verdict.error) throw new FrugalError('E_UNSUPPORTED', verdict.error);
+        if (verdict.warning) warnings.push(verdict.warning);
+        proof = after;
+      }
       current = result.model;
       modified ||= result.modified;
       passes.push({ name: pass.name, modified: result.modified, stats: result.stats });
       this.opts.onPass?.(pass.name, result);
     }
-    return { model: current, modified, passes };
+    return { model: current, modified, passes, warnings };
   }
 }
 

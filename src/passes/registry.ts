@@ -26,6 +26,8 @@ export interface QuantizeModeOptions {
   exclude?: readonly string[];
   /** int4 block size (power of two, 16 to 256). */
   blockSize?: number;
+  /** Weights with fewer elements stay float (defaults: 4096 for int8-dynamic, 1024 for int4, 0 for int8-static). */
+  minElements?: number;
   /** int8-static range method. */
   method?: CalibrationMethod;
   /** int8-static calibration samples (from `calibrationFor`). */
@@ -43,8 +45,11 @@ export interface QuantizeMode {
   readonly calibrated: boolean;
   /** The pass pipeline, in order (`model`, when given, tells node names from op types in `exclude`). */
   create(opts: QuantizeModeOptions, model?: Model): Pass[];
-  /** Calibration samples from a dataset name or a folder of .pb inputs (calibrated modes only). */
-  calibrationFor?(model: Model, source: string, count: number): ReturnType<typeof calibrationFeeds>;
+  /**
+   * Calibration samples from a dataset name or a folder of .pb inputs (calibrated modes only), in
+   * batches of `batchSize` dataset examples (default 32; smaller bounds memory for long sequences).
+   */
+  calibrationFor?(model: Model, source: string, count: number, batchSize?: number): ReturnType<typeof calibrationFeeds>;
 }
 
 /** Splits `exclude` values into node names and op types, as the passes take them. */
@@ -63,6 +68,8 @@ export function splitExclusions(model: Model | undefined, exclude: readonly stri
   return { excludeNodes, excludeOpTypes };
 }
 
+const min = (o: QuantizeModeOptions): { minElements?: number } => (o.minElements !== undefined ? { minElements: o.minElements } : {});
+
 export const QUANTIZE_MODES: Readonly<Record<string, QuantizeMode>> = Object.freeze({
   'int8-dynamic': Object.freeze({
     name: 'int8-dynamic',
@@ -70,7 +77,7 @@ export const QUANTIZE_MODES: Readonly<Record<string, QuantizeMode>> = Object.fre
     dtype: 'q8',
     fileName: 'model_quantized.onnx',
     calibrated: false,
-    create: (o: QuantizeModeOptions, m?: Model) => [int8DynamicPass({ ...splitExclusions(m, o.exclude), ...(o.perChannel ? { perChannel: true } : {}) })],
+    create: (o: QuantizeModeOptions, m?: Model) => [int8DynamicPass({ ...splitExclusions(m, o.exclude), ...(o.perChannel ? { perChannel: true } : {}), ...min(o) })],
   }),
   'int8-static': Object.freeze({
     name: 'int8-static',
@@ -85,11 +92,12 @@ export const QUANTIZE_MODES: Readonly<Record<string, QuantizeMode>> = Object.fre
           ...splitExclusions(m, o.exclude),
           ...(o.perChannel ? { perChannel: true } : {}),
           ...(o.method ? { method: o.method } : {}),
+          ...min(o),
           calibration: o.calibration,
         }),
       ];
     },
-    calibrationFor: (model: Model, source: string, count: number) => calibrationFeeds(model, source, { count }),
+    calibrationFor: (model: Model, source: string, count: number, batchSize?: number) => calibrationFeeds(model, source, { count, ...(batchSize ? { batchSize } : {}) }),
   }),
   int4: Object.freeze({
     name: 'int4',
@@ -97,7 +105,7 @@ export const QUANTIZE_MODES: Readonly<Record<string, QuantizeMode>> = Object.fre
     dtype: 'q4',
     fileName: 'model_q4.onnx',
     calibrated: false,
-    create: (o: QuantizeModeOptions, m?: Model) => [int4WeightOnlyPass({ ...splitExclusions(m, o.exclude), ...(o.blockSize ? { blockSize: o.blockSize } : {}) })],
+    create: (o: QuantizeModeOptions, m?: Model) => [int4WeightOnlyPass({ ...splitExclusions(m, o.exclude), ...(o.blockSize ? { blockSize: o.blockSize } : {}), ...min(o) })],
   }),
   q4f16: Object.freeze({
     name: 'q4f16',
@@ -107,7 +115,7 @@ export const QUANTIZE_MODES: Readonly<Record<string, QuantizeMode>> = Object.fre
     calibrated: false,
     create: (o: QuantizeModeOptions, m?: Model) => {
       const ex = splitExclusions(m, o.exclude);
-      return [int4WeightOnlyPass({ ...ex, ...(o.blockSize ? { blockSize: o.blockSize } : {}) }), fp16Pass({ excludeNodes: ex.excludeNodes, blockOps: ex.excludeOpTypes })];
+      return [int4WeightOnlyPass({ ...ex, ...(o.blockSize ? { blockSize: o.blockSize } : {}), ...min(o) }), fp16Pass({ excludeNodes: ex.excludeNodes, blockOps: ex.excludeOpTypes })];
     },
   }),
   fp16: Object.freeze({
@@ -165,7 +173,8 @@ export interface ApplyResult extends PipelineResult {
 
 /**
  * Runs a mode's pipeline on `model`: `prepareForQuantizationPass`, then the mode's passes, verifying
- * the IR after each. An input that fails verification even after preparing (a subgraph value shadowing
+ * the IR after each and proving each changed output in ONNX Runtime (loaded, and run once on seeded
+ * random inputs where the input runs; `pipeline.proveInRuntime: false` turns that off). An input that fails verification even after preparing (a subgraph value shadowing
  * an outer one, which onnxruntime accepts) is still quantized, without the checks, and says so.
  */
 export async function applyQuantizeMode(model: Model, mode: string, opts: QuantizeModeOptions = {}, pipeline: PipelineOptions = {}): Promise<ApplyResult> {
@@ -181,7 +190,9 @@ export async function applyQuantizeMode(model: Model, mode: string, opts: Quanti
       warnings.push(`the input model does not pass Frugal's IR checks, so they were skipped between passes: ${(e as Error).message.split('\n').slice(0, 2).join(' ')}`);
     }
   }
-  const r = await new PassManager(passes, { ...pipeline, verify: check }).run(prep.model);
+  // Every mode proves its output in ONNX Runtime unless the caller says otherwise.
+  const r = await new PassManager(passes, { proveInRuntime: true, ...pipeline, verify: check }).run(prep.model);
+  warnings.push(...r.warnings);
   // `modified` says whether the mode did anything; preparing alone does not count.
   return { model: r.model, modified: r.modified, passes: [...prep.passes, ...r.passes], warnings };
 }

@@ -86,6 +86,11 @@ export interface ProfileRecord {
   carbon: CarbonSettings;
   meters: MeterStatus[];
   models: ModelProfile[];
+  /**
+   * Relative energy difference the ratings treated as noise (see rating.ts): 10%, or more where the
+   * measured latency spread says the figures are less certain. Absent in records before it existed.
+   */
+  ratingTolerance?: number;
 }
 
 /** Facts about this machine for a record. */

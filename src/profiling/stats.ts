@@ -56,3 +56,18 @@ export function summarize(values: ArrayLike<number>): SampleStats {
 export function median(values: ArrayLike<number>): number {
   return percentile(Float64Array.from(values as ArrayLike<number>).sort(), 50);
 }
+
+/**
+ * The median with a distribution-free ~95% confidence interval: the order statistics at ranks
+ * n/2 ∓ 1.96·√n/2 (the normal approximation of the binomial sign test; no assumption about the
+ * shape of latency distributions, which are skewed). With few samples the interval widens to the range.
+ */
+export function medianInterval(values: ArrayLike<number>): { median: number; low: number; high: number } {
+  const sorted = Float64Array.from(values as ArrayLike<number>).sort();
+  const n = sorted.length;
+  if (n === 0) throw new FrugalError('E_USAGE', 'median of an empty list');
+  const half = 0.98 * Math.sqrt(n);
+  const lo = Math.max(0, Math.floor(n / 2 - half) - 1);
+  const hi = Math.min(n - 1, Math.ceil(n / 2 + half) - 1);
+  return { median: percentile(sorted, 50), low: sorted[lo]!, high: sorted[hi]! };
+}

@@ -26,11 +26,14 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
 }
 
-/** Formats a number for tables: fixed significant digits, no exponent for common ranges. */
+/**
+ * Formats a number for tables: three significant figures (what run-to-run noise leaves meaningful:
+ * `0.00221`, not `0.0022099`), no exponent for common ranges.
+ */
 export function formatNumber(x: number): string {
   if (!Number.isFinite(x)) return String(x);
   if (x === 0) return '0';
   const a = Math.abs(x);
-  if (a >= 1e6 || a < 1e-4) return x.toExponential(3);
-  return Number(x.toPrecision(5)).toString();
+  if (a >= 1e6 || a < 1e-4) return x.toExponential(2);
+  return Number(x.toPrecision(3)).toString();
 }

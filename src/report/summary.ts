@@ -1,6 +1,7 @@
 /** The comparison table every report shares, built from a record only. */
 import { formatBytes, formatNumber } from './format.js';
 import type { ModelProfile, ProfileRecord } from '../profiling/records.js';
+import { energiesInseparable, RATING_NOISE_TOLERANCE } from '../profiling/rating.js';
 
 export const SUMMARY_HEADER = [
   'model',
@@ -13,7 +14,7 @@ export const SUMMARY_HEADER = [
   'peak RSS',
   'mJ/inference',
   'Wh/1k inferences',
-  'gCO2e',
+  'gCO2e/1k inferences',
   'rating',
   'p50 vs first',
   'energy vs first',
@@ -36,7 +37,7 @@ export function summaryRows(record: ProfileRecord): string[][] {
     formatBytes(m.peakRssBytes),
     m.energy.joulesPerInference === null ? 'too short' : `${n(m.energy.joulesPerInference * 1000)}${m.energy.estimated ? ' (est.)' : ''}`,
     n(m.energy.whPer1000Inferences),
-    n(m.carbon?.grams),
+    m.carbon ? n(m.carbon.gramsPerInference * 1000) : '–',
     m.rating === null ? '–' : `${m.rating}/5`,
     ratio(m.latencyMs.p50, first?.latencyMs.p50 ?? null),
     ratio(m.energy.joulesPerInference, first?.energy.joulesPerInference ?? null),
@@ -56,6 +57,14 @@ export function provenanceLines(record: ProfileRecord): string[] {
   for (const m of record.meters) {
     if (m.available) lines.push(`meter ${m.name}: available${m.detail ? ` (${m.detail})` : ''}`);
     else lines.push(`meter ${m.name}: unavailable: ${m.reason}${m.fix ? `; fix: ${m.fix}` : ''}`);
+  }
+  const energies = record.models.map((m) => m.energy.whPer1000Inferences);
+  const tol = record.ratingTolerance ?? RATING_NOISE_TOLERANCE;
+  const pct = `${Number((tol * 100).toPrecision(2))}%`;
+  if (energiesInseparable(energies, tol)) {
+    lines.push(`rating: every energy figure is within ${pct} of the lowest, which this run's noise explains: the models cannot be separated (all rated 5/5)`);
+  } else if (record.models.some((m) => m.rating !== null)) {
+    lines.push(`rating: 5 (least energy per inference) to 1 (most), relative to these models; figures within ${pct} (this run's noise) of the best or worst count as equal to it`);
   }
   for (const m of record.models) if (m.energy.note) lines.push(`${m.name}: ${m.energy.note}`);
   for (const m of record.models) if (m.extendedForEnergy) lines.push(`${m.name}: ran ${m.iterations} runs, past the request, so the energy window was long enough to measure`);

@@ -4,7 +4,8 @@
  * energy side by side, mark the accuracy/energy Pareto front, and write everything to one folder
  * (the models under transformers.js file names, report.json, report.md, report.html).
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { FrugalError } from '../errors.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeModel, encodeModelToBytes, loadModel, saveModel, writeFileAtomic } from '../onnx/index.js';
@@ -19,8 +20,10 @@ import { paretoFront } from './pareto.js';
 
 /** The embedded teachers the demo starts from (trained by `npm run teachers`). */
 export const DEMO_TEACHERS = Object.freeze([
-  { name: 'mnist-cnn', file: 'models/mnist-cnn.onnx', dataset: 'mnist', task: 'MNIST digits (CNN)' },
-  { name: 'spam-transformer', file: 'models/spam-transformer.onnx', dataset: 'spam', task: 'SpamAssassin spam vs ham (transformer, 512 tokens)' },
+  { name: 'mnist-cnn', file: 'models/mnist-cnn.onnx', dataset: 'mnist', task: 'MNIST digits (CNN)', evalBatch: 256 },
+  // Attention scores are batch × heads × 512 × 512 floats: at the evaluator's default batch of 256 one
+  // such tensor is ~1 GiB and the demo peaked at 2.7 GB RSS (quick) to 5.4 GB; 16 keeps it to ~64 MiB.
+  { name: 'spam-transformer', file: 'models/spam-transformer.onnx', dataset: 'spam', task: 'SpamAssassin spam vs ham (transformer, 512 tokens)', evalBatch: 16 },
 ] as const);
 
 /** Variants made from each teacher: `fp32` is the teacher itself; the others are registry modes. */
@@ -31,7 +34,23 @@ export interface DemoOptions {
   outDir: string;
   /** Fewer test examples, calibration examples and timing runs (CI's short form). */
   quick?: boolean;
-  onProgress?: (line: string) => void;
+  /** Folder holding `models/` with the teachers (default: this package's own). */
+  root?: string;
+  /** Called at every step with a line for people and the step as data (see DemoStep). */
+  onProgress?: (line: string, step: DemoStep) => void;
+}
+
+/** Where the demo is: teacher i of n, variant j of m (absent while profiling), and what it is doing. */
+export interface DemoStep {
+  teacher: string;
+  /** 1-based. */
+  teacherIndex: number;
+  teacherCount: number;
+  variant?: string;
+  /** 1-based; absent while profiling all variants together. */
+  variantIndex?: number;
+  variantCount: number;
+  phase: 'quantize' | 'evaluate' | 'profile';
 }
 
 export interface DemoVariant {
@@ -81,10 +100,31 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const quick = opts.quick === true;
   const say = opts.onProgress ?? (() => {});
   const teachers: DemoTeacherResult[] = [];
+  // Check the inputs before creating anything: a missing teacher must not leave an empty report folder.
   for (const t of DEMO_TEACHERS) {
+    const source = path.join(opts.root ?? packageRoot(), t.file);
+    if (!existsSync(source)) {
+      throw new FrugalError('E_IO', `cannot find the embedded teacher model '${source}': this Frugal install is incomplete (reinstall the package, or run 'npm run teachers' in a clone)`);
+    }
+  }
+  for (const [ti, t] of DEMO_TEACHERS.entries()) {
+    const at = (phase: DemoStep['phase'], mode?: string): DemoStep => ({
+      teacher: t.name,
+      teacherIndex: ti + 1,
+      teacherCount: DEMO_TEACHERS.length,
+      ...(mode !== undefined ? { variant: mode, variantIndex: DEMO_MODES.indexOf(mode as (typeof DEMO_MODES)[number]) + 1 } : {}),
+      variantCount: DEMO_MODES.length,
+      phase,
+    });
+    // `[teacher 1/2, variant 2/5] mnist-cnn int8-dynamic: quantizing`
+    const step = (phase: DemoStep['phase'], what: string, mode?: string): void => {
+      const s = at(phase, mode);
+      const where = `[teacher ${s.teacherIndex}/${s.teacherCount}${s.variantIndex ? `, variant ${s.variantIndex}/${s.variantCount}` : ''}] ${t.name}${mode ? ` ${mode}` : ''}`;
+      say(`${where}: ${what}`, s);
+    };
     const dir = path.join(opts.outDir, t.name);
     mkdirSync(dir, { recursive: true });
-    const source = path.join(packageRoot(), t.file);
+    const source = path.join(opts.root ?? packageRoot(), t.file);
     const limit = quick ? (t.dataset === 'mnist' ? 500 : 200) : undefined;
     const made: Array<{ mode: string; file: string; sizeBytes: number; accuracy: number; passStats: DemoVariant['passStats'] }> = [];
     let evaluated = 0;
@@ -93,7 +133,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const feed = openDatasetFeed(t.dataset, teacher, { ...(limit !== undefined ? { testLimit: limit } : {}), evalOnly: true });
     const teacherBytes = encodeModelToBytes(teacher);
     for (const mode of DEMO_MODES) {
-      say(`[${t.name}] ${mode}: ${mode === 'fp32' ? 'copying the teacher' : 'quantizing'}`);
+      step('quantize', mode === 'fp32' ? 'copying the teacher' : 'quantizing', mode);
       // A fresh copy per mode: passes modify their input.
       const model = mode === 'fp32' ? teacher : decodeModel(teacherBytes.slice());
       let out = model;
@@ -101,18 +141,20 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       const file = path.join(dir, mode === 'fp32' ? 'model.onnx' : getQuantizeMode(mode).fileName);
       if (mode !== 'fp32') {
         const m = getQuantizeMode(mode);
-        const calibration = m.calibrated ? await m.calibrationFor!(model, t.dataset, quick ? 32 : 128) : undefined;
+        // Calibration exposes every activation at once (attention scores included): batches no larger
+        // than evaluation's keep its memory bounded the same way.
+        const calibration = m.calibrated ? await m.calibrationFor!(model, t.dataset, quick ? 32 : 128, Math.min(32, t.evalBatch)) : undefined;
         const r = await applyQuantizeMode(model, mode, calibration ? { calibration } : {});
         out = r.model;
         passStats = r.passes.map((p) => ({ name: p.name, stats: p.stats }));
       }
       const saved = await saveModel(out, file, { externalData: false, protect: [source] });
-      say(`[${t.name}] ${mode}: evaluating accuracy on ${limit ?? 'all'} test examples`);
-      const acc = await evaluateModel(out, t.dataset, { feed });
+      step('evaluate', `evaluating accuracy on ${limit ?? 'all'} test examples`, mode);
+      const acc = await evaluateModel(out, t.dataset, { feed, batchSize: t.evalBatch });
       evaluated = acc.count;
       made.push({ mode, file, sizeBytes: saved.bytes, accuracy: acc.accuracy, passStats });
     }
-    say(`[${t.name}] profiling ${made.length} variants side by side`);
+    step('profile', `profiling ${made.length} variants side by side`);
     const record = await profileModels(
       made.map((v) => ({ name: `${t.name}/${v.mode}`, path: v.file, accuracy: v.accuracy })),
       {
@@ -124,7 +166,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         warmup: quick ? 3 : 10,
         // Windows of whole seconds: CPU-time-based energy estimates need more than a few clock ticks.
         durationSeconds: quick ? 0.5 : 3,
-        onProgress: (l) => say(`[${t.name}] ${l}`),
+        onProgress: (l) => step('profile', l),
       },
     );
     const base = made[0]!;

@@ -1,15 +1,16 @@
 import { compareModels } from '../../evaluation/compare.js';
 import { DATASETS } from '../../data/index.js';
 import { defineCommand } from '../command.js';
-import { formatBytes, table } from '../../report/format.js';
+import { formatBytes, formatNumber, table } from '../../report/format.js';
 
 const JSON_KEYS = [
   'JSON keys: reference/candidate {path, bytes}; sizeRatio (candidate/reference bytes, external data included);',
   '  inputSource (dataset:NAME, files:FOLDER or random); samples; outputs[] {name, elements, maxRelativeError',
-  '  (max|c-r|/max|r|), meanRelativeError (mean|c-r|/mean|r|), cosineSimilarity, top1Agreement (arg-max over',
-  '  the last axis; null without a class axis)}; the same four keys at top level (worst over outputs);',
-  '  accuracy {reference, candidate, dropPoints, count} or null; latency {referenceMs, candidateMs, ratio, runs}',
-  '  (medians of alternating runs on one sample) or null.',
+  '  (max|c-r|/max|r|), meanRelativeError (mean|c-r|/mean|r|), cosineSimilarity, top1Agreement (arg-max of',
+  '  [batch, classes] outputs; null for other shapes)}; the same four keys at top level (worst over outputs);',
+  '  accuracy {reference, candidate, dropPoints, count} or null; latency {referenceMs, candidateMs, ratio,',
+  '  ratioLow, ratioHigh (~95% interval), verdict (faster|slower|within noise), runs} (medians of alternating',
+  '  runs on one sample) or null.',
 ];
 
 export const compareCommand = defineCommand({
@@ -44,13 +45,23 @@ export const compareCommand = defineCommand({
       ctx.out(JSON.stringify(r, null, 2));
       return;
     }
-    const f = (x: number, d = 4) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
-    ctx.out(`size: ${formatBytes(r.reference.bytes)} → ${formatBytes(r.candidate.bytes)} (${f(r.sizeRatio, 3)}×)`);
+    // Errors to three significant figures (a fixed 4 decimals printed 0.0000 for fp16's 1e-5 errors);
+    // cosine keeps 6 decimals, since its information is in how close to 1 it is.
+    const f = (x: number, d?: number) => (!Number.isFinite(x) ? String(x) : d === undefined ? formatNumber(x) : x.toFixed(d));
+    ctx.out(`size: ${formatBytes(r.reference.bytes)} → ${formatBytes(r.candidate.bytes)} (${f(r.sizeRatio)}×)`);
     ctx.out(`inputs: ${r.inputSource}, ${r.samples} sample(s)`);
+    // Top-1 agreement only means something for class scores; for other outputs the column is left out.
+    const classes = r.outputs.some((o) => o.top1Agreement !== null);
     ctx.out(
       table(
-        ['output', 'max rel. error', 'mean rel. error', 'cosine', 'top-1 agreement'],
-        r.outputs.map((o) => [o.name, f(o.maxRelativeError), f(o.meanRelativeError), f(o.cosineSimilarity, 6), o.top1Agreement === null ? '-' : `${(100 * o.top1Agreement).toFixed(2)}%`]),
+        ['output', 'max rel. error', 'mean rel. error', 'cosine', ...(classes ? ['top-1 agreement'] : [])],
+        r.outputs.map((o) => [
+          o.name,
+          f(o.maxRelativeError),
+          f(o.meanRelativeError),
+          f(o.cosineSimilarity, 6),
+          ...(classes ? [o.top1Agreement === null ? 'n/a (not class scores)' : `${(100 * o.top1Agreement).toFixed(2)}%`] : []),
+        ]),
       ).trimEnd(),
     );
     if (r.accuracy) {
@@ -59,7 +70,10 @@ export const compareCommand = defineCommand({
     }
     if (r.latency) {
       const l = r.latency;
-      ctx.out(`latency: ${l.referenceMs.toFixed(3)} ms → ${l.candidateMs.toFixed(3)} ms (${l.ratio.toFixed(3)}×, medians of ${l.runs} alternating runs)`);
+      const sig = (x: number): string => x.toPrecision(3);
+      ctx.out(
+        `latency: ${sig(l.referenceMs)} ms → ${sig(l.candidateMs)} ms: ${l.verdict === 'within noise' ? 'within noise' : `${sig(l.ratio)}×, ${l.verdict}`} (ratio ${sig(l.ratio)}×, 95% interval ${sig(l.ratioLow)}–${sig(l.ratioHigh)}×; medians of ${l.runs} alternating runs)`,
+      );
     }
   },
 });

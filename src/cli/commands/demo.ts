@@ -14,7 +14,12 @@ export const demoCommand = defineCommand({
   examples: ['frugal demo', 'frugal demo --quick --out /tmp/frugal-report', 'frugal demo --json > demo.json'],
   async run(ctx) {
     const outDir = path.resolve(ctx.values.out);
-    const r = await runDemo({ outDir, quick: ctx.values.quick, onProgress: ctx.progress });
+    // Progress per teacher and variant: ctx.progress's dimmed lines on a terminal; when stderr is a file
+    // or a pipe (CI logs, `npm start 2>&1 | tee`), the same lines plainly, one per step, so a long run
+    // is never silent. Never with --json.
+    const plain = !ctx.json && process.stderr.isTTY !== true;
+    const onProgress = plain ? (line: string): void => void process.stderr.write(`${line}\n`) : ctx.progress;
+    const r = await runDemo({ outDir, quick: ctx.values.quick, onProgress });
     if (ctx.json) {
       const json = {
         outDir: r.outDir,

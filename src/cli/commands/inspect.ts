@@ -30,11 +30,31 @@ export const inspectCommand = defineCommand({
       ctx.out(JSON.stringify({ file, ...s }, null, 2));
       return;
     }
-    printSummary(ctx.out, file, s);
+    printSummary(ctx.out, file, s, Object.keys(shapes));
   },
 });
 
-function printSummary(out: (l: string) => void, file: string, s: ModelSummary): void {
+/** The FLOPs figure, or what keeps it unknown: open input shapes (then --shape helps) or unpriced ops. */
+export function flopsLine(s: ModelSummary, givenShapes: readonly string[] = []): string {
+  if (s.flops !== null) return formatCount(s.flops);
+  const list = (reason: string): string => {
+    const u = s.flopsUnknown.filter((x) => x.reason === reason).map((x) => `${x.op}${x.count > 1 ? ` ×${x.count}` : ''}`);
+    return u.length > 4 ? `${u.slice(0, 4).join(', ')} and ${u.length - 4} more op types` : u.join(', ');
+  };
+  const parts: string[] = [];
+  const open = list('shapes unknown');
+  const unpriced = list('no cost rule');
+  if (open) {
+    const symbolic = s.inputs.filter((i) => !givenShapes.includes(i.name) && (!i.shape || i.shape.some((d) => typeof d !== 'number'))).map((i) => i.name);
+    // With every input's shape given, open shapes come from the model itself: say what inference found.
+    const why = s.shapeWarnings.length ? ` (${s.shapeWarnings[0]}${s.shapeWarnings.length > 1 ? `; ${s.shapeWarnings.length - 1} more warnings in --json` : ''})` : '';
+    parts.push(`shapes unknown at ${open}${why}${symbolic.length ? `; give --shape for ${symbolic.map((n) => `${n}=…`).join(', ')}` : ''}`);
+  }
+  if (unpriced) parts.push(`no FLOP rule for ${unpriced}`);
+  return `${s.knownFlops > 0 ? `at least ${formatCount(s.knownFlops)}` : 'unknown'} (${Math.round(s.flopsKnownFraction * 100)}% of nodes counted; ${parts.join('; ')})`;
+}
+
+function printSummary(out: (l: string) => void, file: string, s: ModelSummary, givenShapes: string[]): void {
   out(`${file}`);
   out(`  IR version ${s.irVersion}, opsets ${Object.entries(s.opsets).map(([d, v]) => `${d} ${v}`).join(', ')}${s.producer ? `, producer ${s.producer}` : ''}`);
   out('');
@@ -44,7 +64,7 @@ function printSummary(out: (l: string) => void, file: string, s: ModelSummary): 
   out(`initializers: ${s.initializerCount}, parameters: ${formatCount(s.parameterCount)} (${formatBytes(s.parameterBytes)})`);
   out(`bytes by dtype: ${Object.entries(s.bytesByDtype).map(([k, v]) => `${k} ${formatBytes(v)}`).join(', ') || '-'}`);
   if (s.externalDataFiles.length) out(`external data: ${s.externalDataFiles.join(', ')}`);
-  out(`FLOPs: ${s.flops === null ? `unknown (${Math.round(s.flopsKnownFraction * 100)}% of nodes have known shapes; pass --shape)` : formatCount(s.flops)}`);
+  out(`FLOPs: ${flopsLine(s, givenShapes)}`);
   out('');
   out(table(['op', 'count'], Object.entries(s.opHistogram).map(([k, v]) => [k, String(v)])));
 }

@@ -6,6 +6,7 @@ import { applyQuantizeMode, CALIBRATION_METHODS, getQuantizeMode, QUANTIZE_MODES
 import { modelDiskBytes } from '../../evaluation/compare.js';
 import { defineCommand } from '../command.js';
 import { formatBytes } from '../../report/format.js';
+import { modeOutcome } from '../../passes/outcome.js';
 
 const MODES = Object.keys(QUANTIZE_MODES).join('|');
 
@@ -40,7 +41,7 @@ function statLines(stats: Record<string, unknown>): string[] {
 
 export const quantizeCommand = defineCommand({
   name: 'quantize',
-  usage: `frugal quantize <in.onnx> -o <out.onnx|folder/> --mode ${MODES} [--calibrate mnist|spam|<folder>] [--method minmax|percentile|entropy] [--per-channel] [--exclude NAME|OP ...] [--block-size N] [--json]`,
+  usage: `frugal quantize <in.onnx> -o <out.onnx|folder/> --mode ${MODES} [--calibrate mnist|spam|<folder>] [--method minmax|percentile|entropy] [--per-channel] [--exclude NAME|OP ...] [--block-size N] [--min-elements N] [--strict] [--json]`,
   positionals: [1, 1],
   options: {
     output: { type: 'string', short: 'o', arg: 'out.onnx|folder/', required: true, description: "output model, or a folder: then the file is named as transformers.js expects (model_quantized.onnx, model_q4.onnx, model_fp16.onnx...)" },
@@ -51,11 +52,14 @@ export const quantizeCommand = defineCommand({
     'per-channel': { type: 'boolean', description: 'one scale per output channel for int8 weights' },
     exclude: { type: 'string', multiple: true, arg: 'NAME|OP', description: 'leave nodes with this name or op type as they are' },
     'block-size': { type: 'int', description: 'int4 block size: a power of two from 16 to 256 (default 32)' },
+    'min-elements': { type: 'int', min: 0, description: 'leave weights with fewer elements float (default 4096 for int8-dynamic, 1024 for int4/q4f16, 0 for int8-static)' },
+    strict: { type: 'boolean', description: 'fail (exit 1, nothing written) when the mode changes no node, instead of a warning' },
   },
   examples: [
     'frugal quantize model.onnx -o onnx/ --mode int8-dynamic',
     'frugal quantize cnn.onnx -o cnn-int8.onnx --mode int8-static --calibrate mnist --method entropy --per-channel',
     'frugal quantize model.onnx -o onnx/ --mode int4 --block-size 32 --json',
+    'frugal quantize small.onnx -o small-int8.onnx --mode int8-dynamic --min-elements 256 --strict',
     '',
     'Modes (output name in a folder):',
     ...Object.values(QUANTIZE_MODES).map((m) => `  ${m.name.padEnd(13)}${m.fileName.padEnd(22)}${m.description}`),
@@ -69,6 +73,8 @@ export const quantizeCommand = defineCommand({
     if (!mode.calibrated && calibrationOnly.length) throw new FrugalError('E_USAGE', `--${calibrationOnly[0]} applies to int8-static only, not --mode ${mode.name}`);
     if (mode.calibrated && v.calibrate === undefined) throw new FrugalError('E_USAGE', `--mode ${mode.name} needs calibration data: --calibrate mnist|spam|<folder of .pb inputs>`);
     if (blockSize !== undefined && mode.name !== 'int4') throw new FrugalError('E_USAGE', `--block-size applies to int4 only, not --mode ${mode.name}`);
+    if (v['min-elements'] !== undefined && mode.name === 'fp16') throw new FrugalError('E_USAGE', '--min-elements applies to the int8 and int4 modes, not --mode fp16');
+    const minElements = v['min-elements'];
     const output = quantizeOutputPath(v.output, mode.name);
 
     const t0 = performance.now();
@@ -80,6 +86,7 @@ export const quantizeCommand = defineCommand({
       exclude: v.exclude,
       ...(blockSize !== undefined ? { blockSize } : {}),
       ...(method ? { method } : {}),
+      ...(minElements !== undefined ? { minElements } : {}),
     };
     if (mode.calibrated) {
       ctx.progress(`reading calibration data (${String(v.calibrate)})`);
@@ -87,6 +94,11 @@ export const quantizeCommand = defineCommand({
     }
     ctx.progress(`quantizing (${mode.name})`);
     const result = await applyQuantizeMode(model, mode.name, opts, { onPass: (name) => ctx.progress(`${name}: done`) });
+    const outcome = modeOutcome(result.passes);
+    // A mode that rewrote no node would write a copy of the input and call it quantized.
+    const unchanged = outcome.changed === 0;
+    if (unchanged && v.strict === true) throw new FrugalError('E_UNSUPPORTED', `${outcome.headline}; nothing written (--strict)`);
+    if (unchanged) result.warnings.unshift(`nothing changed: the output is a re-encoded copy of the input (--strict makes this an error)`);
     ctx.progress(`writing ${output}`);
     const saved = await saveModel(result.model, output, { externalData: 'auto', protect: [input] });
     const outputBytes = saved.bytes + (saved.externalDataBytes ?? 0);
@@ -96,6 +108,9 @@ export const quantizeCommand = defineCommand({
       output: saved.path,
       mode: mode.name,
       modified: result.modified,
+      headline: outcome.headline,
+      changedNodes: outcome.changed,
+      candidateNodes: outcome.candidates,
       inputBytes,
       outputBytes,
       sizeRatio: outputBytes / inputBytes,
@@ -108,6 +123,7 @@ export const quantizeCommand = defineCommand({
       ctx.out(JSON.stringify(summary, null, 2));
       return;
     }
+    ctx.out(outcome.headline);
     for (const w of result.warnings) ctx.out(`warning: ${w}`);
     for (const p of result.passes) {
       ctx.out(`${p.name}${p.modified ? '' : ' (nothing to do)'}`);

@@ -57,6 +57,8 @@ export interface Fp16Stats {
   underflowed: number;
   castsInserted: number;
   castsRemoved: number;
+  /** Converted initializers that were also listed as graph inputs (IR < 4 style), no longer listed. */
+  initializerInputsDropped: number;
   bytesBefore: number;
   bytesAfter: number;
 }
@@ -102,9 +104,11 @@ function convert(model: Model, o: Fp16Options & { to: 'float16' | 'bfloat16'; pr
   const H = o.to === 'float16' ? DataType.FLOAT16 : DataType.BFLOAT16;
   const block = blockedOps(o.to, o.provider);
   const g = model.graph;
-  const stats: Fp16Stats = { to: o.to, convertedNodes: 0, keptFloat32: {}, initializersConverted: 0, initializersKeptFloat32: 0, clipped: 0, underflowed: 0, castsInserted: 0, castsRemoved: 0, bytesBefore: initializerBytes(model), bytesAfter: 0 };
+  const stats: Fp16Stats = { to: o.to, convertedNodes: 0, keptFloat32: {}, initializersConverted: 0, initializersKeptFloat32: 0, clipped: 0, underflowed: 0, castsInserted: 0, castsRemoved: 0, initializerInputsDropped: 0, bytesBefore: initializerBytes(model), bytesAfter: 0 };
   inferShapes(model);
-  const isFloat = (v: Value | null | undefined): v is Value => !!v && elemTypeOf(v.type) === F32;
+  // An initializer whose declared type is missing (old exporters list initializers as untyped graph
+  // inputs) is still known to be float32 from its tensor.
+  const isFloat = (v: Value | null | undefined): v is Value => !!v && (elemTypeOf(v.type) ?? v.initializer?.dtype) === F32;
   const floats = new Set<Value>([...g.values.values()].filter(isFloat));
 
   // 1. Decide each node.
@@ -130,11 +134,23 @@ function convert(model: Model, o: Fp16Options & { to: 'float16' | 'bfloat16'; pr
     const floatMaker = (n.opType === 'Cast' && n.attrInt('to', 0) === F32) || n.opType === 'Constant' || n.opType === 'ConstantOfShape';
     for (const v of n.outputs) if (v && (isFloat(v) || floatMaker)) halfValues.add(v);
   }
+  let initializerInputsDropped = 0;
   for (const v of g.initializers()) {
-    if (!isFloat(v) || v.isGraphInput) continue;
-    if (v.uses.some((u) => u.node.graph === g && half.has(u.node) && !float32Only(u.node, u.index))) halfValues.add(v);
-    else stats.initializersKeptFloat32++;
+    if (!isFloat(v)) continue;
+    if (v.uses.some((u) => u.node.graph === g && half.has(u.node) && !float32Only(u.node, u.index))) {
+      // Models of IR version < 4 must list every initializer as a graph input too (opset-7 exports do).
+      // Such an input is a constant in practice; converting it keeps the model's real inputs float32 and
+      // halves its bytes, where casting it at run time (what this pass did before) gains nothing.
+      if (v.isGraphInput) {
+        g.inputs.splice(g.inputs.indexOf(v), 1);
+        initializerInputsDropped++;
+      }
+      halfValues.add(v);
+    } else stats.initializersKeptFloat32++;
   }
+  // IR version 4 is the first that lets an initializer be absent from the graph inputs.
+  if (initializerInputsDropped && model.irVersion < 4) model.irVersion = 4;
+  stats.initializerInputsDropped = initializerInputsDropped;
 
   // 3. Graph outputs keep float32: the converted producer writes a new value, a Cast writes the output.
   const casts = new Map<string, Value>();
@@ -188,7 +204,7 @@ function convert(model: Model, o: Fp16Options & { to: 'float16' | 'bfloat16'; pr
       v.initializer = toHalf(v.initializer, H, stats, v.name);
       stats.initializersConverted++;
     }
-    v.type = tensorType(H, shapeOf(v.type));
+    v.type = tensorType(H, shapeOf(v.type) ?? (v.initializer ? [...v.initializer.dims] : undefined));
   }
   for (const n of half) {
     stats.convertedNodes++;
@@ -219,6 +235,9 @@ function keepReason(n: Node, o: Fp16Options, block: ReturnType<typeof blockedOps
   const why = o.allowOps?.includes(n.opType) ? undefined : block.reason(n.opType);
   if (why) return why;
   if (n.outputs.some((v) => v && elemTypeOf(v.type) === undefined)) return 'an output type is unknown';
+  // A value of unknown type (written by an op that shape inference does not know) may well be float32:
+  // reading it in a float16 node would bind one type parameter to two types, which ORT refuses.
+  if (n.inputs.some((v) => v && (elemTypeOf(v.type) ?? v.initializer?.dtype) === undefined)) return 'an input type is unknown';
   if (o.to === 'float16' && !FP16_CLIP_EXACT.has(n.opType) && n.inputs.some((v, i) => !float32Only(n, i) && beyondHalfRange(v))) {
     // Clipping such a constant to ±65504 changes the op's result, not just its precision (measured:
     // PP-OCRv4 det's BatchNormalization running variance of 1e7..1e8 clipped to 65504 scaled its

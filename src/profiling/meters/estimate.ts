@@ -74,7 +74,8 @@ export class EstimateMeter implements EnergyMeter {
       source: this.source,
       device: this.device,
       available: true,
-      detail: `${this.wattsPerCpu.toFixed(3)} W per CPU-second (${this.basis}) + ${this.dramWattsPerGb} W per GB resident`,
+      // Watts drawn per fully busy logical CPU: CPU-seconds × this = joules.
+      detail: `${Number(this.wattsPerCpu.toPrecision(3))} W per busy logical CPU, i.e. J per CPU-second (${this.basis}) + ${this.dramWattsPerGb} W per GB resident`,
     };
   }
 

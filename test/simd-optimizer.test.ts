@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createOptimizer, type OptimizerConfig, type ParamInfo, SimdOptimizer } from '../src/training/index.js';
-import { assemble } from '../src/training/simd-kernels.js';
+import { assemble } from '../src/training/optimizers/simd-kernels.js';
 import { createRng } from '../src/util/rng.js';
 
 const PARAMS: ParamInfo[] = [

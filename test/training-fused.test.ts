@@ -1,5 +1,5 @@
 /**
- * The in-graph optimizer (fused-optimizer.ts) against the JS reference optimizers: the same weights,
+ * The in-graph optimizer (optimizers/in-graph.ts) against the JS reference optimizers: the same weights,
  * gradients and learning rates through both, several steps, compared after every step; clipping in the
  * graph against clipGradNorm; and the trainer's fused path against its default (WebAssembly SIMD) path, with resume.
  * Also the fast gradient paths added with it: Conv's weight gradient as Gemms over strided slices (both
@@ -17,7 +17,7 @@ import { DataType } from '../src/ir/dtype.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { createSession } from '../src/runtime/index.js';
 import { differentiate } from '../src/training/autodiff/engine.js';
-import { appendOptimizerUpdate, FusedState, fusedScalars } from '../src/training/fused-optimizer.js';
+import { appendOptimizerUpdate, FusedState, fusedScalars } from '../src/training/optimizers/in-graph.js';
 import { clipGradNorm, createOptimizer, type OptimizerConfig, trainModel } from '../src/training/index.js';
 import { createRng } from '../src/util/rng.js';
 import { buildZooModel } from '../src/zoo/index.js';

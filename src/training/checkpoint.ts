@@ -19,7 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { FrugalError } from '../errors.js';
 import { writeFileAtomic } from '../onnx/index.js';
 import type { LossScalerState } from './loss-scaling.js';
-import type { OptimizerState } from './optimizers.js';
+import type { OptimizerState } from './optimizers/reference.js';
 import { crc32 } from '../util/checksum.js';
 
 const MAGIC = 'FRGLCKPT';

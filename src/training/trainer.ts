@@ -1,11 +1,11 @@
 /**
  * The trainer: epochs or steps over a built-in dataset, with the forward+backward pass run by ONNX
  * Runtime (one session over the training model from `buildTrainingModel`). The graph outputs gradients
- * and the optimizer update runs as WebAssembly SIMD kernels (simd-optimizer.ts) over one memory holding
+ * and the optimizer update runs as WebAssembly SIMD kernels (optimizers/simd.ts) over one memory holding
  * weights, gradients and optimizer state: ORT reads the weights there and writes the gradients there
  * (zero copy), and one fused pass per parameter updates them. Where WebAssembly SIMD is missing the JS
- * reference optimizers (optimizers.ts) do it. With `fusedOptimizer: true` the update (and clipping) is
- * part of the ORT graph instead (fused-optimizer.ts; slower on CPU: 13 elementwise passes per
+ * reference optimizers (optimizers/reference.ts) do it. With `fusedOptimizer: true` the update (and clipping) is
+ * part of the ORT graph instead (optimizers/in-graph.ts; slower on CPU: 13 elementwise passes per
  * parameter). Checkpoints have the same format either way.
  *
  * Determinism: the batch order of epoch e is a function of (seed, e) only, the schedule a function of the
@@ -27,10 +27,10 @@ import { type Checkpoint, loadCheckpoint, saveCheckpoint, type TrainingProgress 
 import { type DatasetFeed, openDatasetFeed, setModelMetadata } from '../data/feed.js';
 import { accuracyOnTest } from '../evaluation/evaluate.js';
 import { type AuxiliaryLoss, type LossSpec, targetDistribution } from './losses.js';
-import { clipGradNorm, createOptimizer, GradientAccumulator, type OptimizerConfig, type OptimizerKind, type OptimizerState } from './optimizers.js';
-import { FusedState, fusedScalars } from './fused-optimizer.js';
+import { clipGradNorm, createOptimizer, GradientAccumulator, type OptimizerConfig, type OptimizerKind, type OptimizerState } from './optimizers/reference.js';
+import { FusedState, fusedScalars } from './optimizers/in-graph.js';
 import { DynamicLossScaler, type LossScalerOptions, type LossScalerState } from './loss-scaling.js';
-import { SimdOptimizer } from './simd-optimizer.js';
+import { SimdOptimizer } from './optimizers/simd.js';
 import { float16BitsToFloat32Array, float32ToFloat16Bits } from '../onnx/packing.js';
 import { checkSchedule, learningRateAt, type ScheduleKind } from './schedules.js';
 import { buildEvalModel, buildTrainingModel, cloneModel, initializerArrays } from './training-graph.js';
@@ -107,7 +107,7 @@ export interface TrainOptions {
   onStart?: () => void;
   /**
    * Run the optimizer update (and clipping) inside the ORT training graph, one `session.run` per step
-   * (see fused-optimizer.ts). Default false: the WebAssembly SIMD update, measured faster on CPU.
+   * (see optimizers/in-graph.ts). Default false: the WebAssembly SIMD update, measured faster on CPU.
    */
   fusedOptimizer?: boolean;
   /** Stop (as if killed) after this many optimizer steps in this call; for tests of resume. */
@@ -246,7 +246,7 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const schedule = { kind: opts.schedule ?? 'constant', baseLr, warmupSteps: opts.warmupSteps ?? 0, totalSteps };
   checkSchedule(schedule);
 
-  // The update runs in the ORT graph only when asked, and not when accumulating (fused-optimizer.ts) or in
+  // The update runs in the ORT graph only when asked, and not when accumulating (optimizers/in-graph.ts) or in
   // mixed precision (the fp32 master weights live in JS).
   const fusedWanted = opts.fusedOptimizer === true && accumulate === 1 && !mixed;
   const { model: trainGraph, binding } = buildTrainingModel(opts.model, {

@@ -5,7 +5,7 @@
  *   initializers become graph inputs → loss appended → backward pass appended (autodiff) →
  *   outputs: loss, logits, one gradient per weight, the updated running statistics
  *   (with `fusedOptimizer`: loss, logits, running statistics, then updated weights and optimizer state
- *   instead of gradients; see fused-optimizer.ts).
+ *   instead of gradients; see optimizers/in-graph.ts).
  *
  * Weights are inputs, not initializers, so that one session serves every step: the updated weights
  * are fed again (feeding is zero-copy in onnxruntime-node). Frozen
@@ -20,9 +20,9 @@ import { eliminateDeadCode } from '../ir/traversal.js';
 import { tensorType } from '../ir/types.js';
 import { decodeModel, encodeModelToBytes } from '../onnx/index.js';
 import { differentiate } from './autodiff/engine.js';
-import { appendOptimizerUpdate, type FusedBinding } from './fused-optimizer.js';
+import { appendOptimizerUpdate, type FusedBinding } from './optimizers/in-graph.js';
 import { appendAuxiliaryLoss, appendLoss, type AuxiliaryLoss, type LossInput, type LossSpec } from './losses.js';
-import type { OptimizerConfig } from './optimizers.js';
+import type { OptimizerConfig } from './optimizers/reference.js';
 import { type BatchNormStats, prepareForTraining } from './prepare.js';
 import { convertToFloat16 } from '../passes/precision/fp16.js';
 
@@ -33,7 +33,7 @@ export interface BuildTrainingOptions {
   /** Run Dropout nodes in training mode (default true). */
   dropout?: boolean;
   /**
-   * Append the optimizer update (and clipping) to the graph (fused-optimizer.ts): the graph then takes
+   * Append the optimizer update (and clipping) to the graph (optimizers/in-graph.ts): the graph then takes
    * optimizer state and step scalars as inputs and outputs updated weights and state instead of gradients.
    */
   fusedOptimizer?: { config: OptimizerConfig; clipNorm?: number };

@@ -9,7 +9,7 @@
  * The module is assembled here from its instructions (no toolchain, no binary blob): `assemble` writes
  * the WebAssembly binary format (magic, then type, import, function, export and code sections; LEB128
  * integers; SIMD instructions are the 0xFD prefix plus a LEB128 opcode). Arithmetic is float32, lane by
- * lane, in the order of the fused ONNX update (fused-optimizer.ts):
+ * lane, in the order of the fused ONNX update (in-graph.ts):
  *
  *   AdamW: m' = β1·m + (1−β1)·g;  v' = β2·v + ((1−β2)·g)·g;  p' = p·shrink − (a·m') / (√v' + e)
  *          with a = stepSize·√c2, e = ε·√c2 (the JS reference's stepSize·m' / (√v'/√c2 + ε), rearranged)

@@ -4,7 +4,7 @@
  * updated weights and state come out as graph outputs; the step-dependent scalars (learning rate, Adam's
  * bias corrections) are scalar inputs computed in JS in float64 and fed each step.
  *
- * The arithmetic follows the JS reference optimizers (optimizers.ts) operation for operation, so the two
+ * The arithmetic follows the JS reference optimizers (reference.ts) operation for operation, so the two
  * agree to float32 rounding (the JS loop keeps m and v unrounded within a step; the graph rounds every
  * intermediate to float32):
  *
@@ -17,18 +17,18 @@
  * min(1, maxNorm / norm). That equals clipGradNorm's "scale by maxNorm/norm when norm > maxNorm" (at
  * norm = 0 the quotient is +inf and the min is 1), with the squared sum in float32 instead of float64.
  *
- * Opt-in (`fusedOptimizer: true`): on CPU the trainer's default WebAssembly SIMD update (simd-optimizer.ts)
+ * Opt-in (`fusedOptimizer: true`): on CPU the trainer's default WebAssembly SIMD update (simd.ts)
  * is faster, since each op here is a full pass over memory. Gradient accumulation is not fused: with
  * `accumulate > 1` the trainer fetches gradients and runs the SIMD/JS optimizer (micro-batches mostly
  * only accumulate, and the graph would otherwise need the update disabled on those runs).
  */
-import { FrugalError } from '../errors.js';
-import { DataType } from '../ir/dtype.js';
-import type { Graph } from '../ir/graph.js';
-import type { Value } from '../ir/node.js';
-import { Tensor } from '../ir/tensor.js';
-import { tensorType } from '../ir/types.js';
-import { adamwHyper, adamwStepScalars, type OptimizerConfig, type OptimizerState, resolveHyper } from './optimizers.js';
+import { FrugalError } from '../../errors.js';
+import { DataType } from '../../ir/dtype.js';
+import type { Graph } from '../../ir/graph.js';
+import type { Value } from '../../ir/node.js';
+import { Tensor } from '../../ir/tensor.js';
+import { tensorType } from '../../ir/types.js';
+import { adamwHyper, adamwStepScalars, type OptimizerConfig, type OptimizerState, resolveHyper } from './reference.js';
 
 /** One parameter to update in the graph. */
 export interface FusedParam {

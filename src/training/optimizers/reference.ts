@@ -1,7 +1,7 @@
 /**
  * Optimizers over Float32Array parameters and gradients, in JS: the reference implementation. The
- * trainer runs the same updates as WebAssembly SIMD kernels by default (simd-optimizer.ts) or inside the
- * ONNX training graph (fused-optimizer.ts), both tested against these to float32 rounding, and uses
+ * trainer runs the same updates as WebAssembly SIMD kernels by default (simd.ts) or inside the
+ * ONNX training graph (in-graph.ts), both tested against these to float32 rounding, and uses
  * these where WebAssembly SIMD is unavailable.
  * Updates follow PyTorch's `SGD` and `AdamW` exactly (same order of operations), so hand-computed or
  * PyTorch-computed steps can check them.
@@ -9,7 +9,7 @@
  * Invariant: the state is a plain object of numbers and Float32Arrays ({@link OptimizerState}); saving
  * and loading it (checkpoint.ts) restores the optimizer bit for bit.
  */
-import { FrugalError } from '../errors.js';
+import { FrugalError } from '../../errors.js';
 
 export const OPTIMIZER_KINDS = Object.freeze(['adamw', 'sgd'] as const);
 export type OptimizerKind = (typeof OPTIMIZER_KINDS)[number];

@@ -1,7 +1,7 @@
 /**
  * SGD and AdamW running as WebAssembly SIMD kernels (simd-kernels.ts) over one memory that holds every
  * parameter, its gradient and its optimizer state. Same updates, hyper-parameters, state format and
- * checkpoints as the JS reference optimizers (optimizers.ts), in float32 arithmetic (results agree with
+ * checkpoints as the JS reference optimizers (reference.ts), in float32 arithmetic (results agree with
  * the reference to float32 rounding).
  *
  * Zero copy: `paramView(i)` and `gradView(i)` are Float32Arrays inside the kernels' memory. The trainer
@@ -9,8 +9,8 @@
  * (pre-allocated outputs), so a step moves no parameter data through JS. `step()` also accepts any other
  * arrays (it copies them in and the updated parameters back out).
  */
-import { FrugalError } from '../errors.js';
-import { type adamwHyper, adamwStepScalars, OPTIMIZER_SLOTS, type Optimizer, type OptimizerConfig, type OptimizerKind, type OptimizerState, type ParamInfo, resolveHyper, type sgdHyper } from './optimizers.js';
+import { FrugalError } from '../../errors.js';
+import { type adamwHyper, adamwStepScalars, OPTIMIZER_SLOTS, type Optimizer, type OptimizerConfig, type OptimizerKind, type OptimizerState, type ParamInfo, resolveHyper, type sgdHyper } from './reference.js';
 import { createSimdKernels, type SimdKernels } from './simd-kernels.js';
 
 /** Byte offsets of one parameter's arrays in the kernels' memory; each holds `padded` floats. */

@@ -92,19 +92,28 @@ function maskSmallest(arrays: Float32Array[], k: number): Uint8Array[] {
   return masks;
 }
 
+/**
+ * Magnitude masks over named weight arrays (the trainer's live weights during gradual pruning): each
+ * array loses `sparsity` of its entries (`layer`), or one threshold covers them all (`global`).
+ */
+export function masksFromArrays(arrays: ReadonlyMap<string, Float32Array>, sparsity: number, scope: 'layer' | 'global' = 'layer'): Masks {
+  const names = [...arrays.keys()];
+  const list = names.map((n) => arrays.get(n)!);
+  const masks: Masks = new Map();
+  if (scope === 'global') {
+    const total = list.reduce((s, a) => s + a.length, 0);
+    maskSmallest(list, Math.round(sparsity * total)).forEach((m, i) => masks.set(names[i]!, m));
+  } else {
+    list.forEach((a, i) => masks.set(names[i]!, maskSmallest([a], Math.round(sparsity * a.length))[0]!));
+  }
+  return masks;
+}
+
 /** Magnitude masks for the model's prunable weights (the model is not changed). */
 export function magnitudeMasks(model: Model, opts: MagnitudeOptions): Masks {
   checkSparsity(opts.sparsity);
   const { weights } = selected(model, opts.exclude);
-  const arrays = weights.map((w) => readFloats(w.value));
-  const masks: Masks = new Map();
-  if (opts.scope === 'global') {
-    const total = arrays.reduce((s, a) => s + a.length, 0);
-    maskSmallest(arrays, Math.round(opts.sparsity * total)).forEach((m, i) => masks.set(weights[i]!.value.name, m));
-  } else {
-    arrays.forEach((a, i) => masks.set(weights[i]!.value.name, maskSmallest([a], Math.round(opts.sparsity * a.length))[0]!));
-  }
-  return masks;
+  return masksFromArrays(new Map(weights.map((w) => [w.value.name, readFloats(w.value)])), opts.sparsity, opts.scope);
 }
 
 /** N:M masks: in each group of M along the reduction axis the N largest |w| are kept. */

@@ -5,3 +5,4 @@ export * from './dependency.js';
 export * from './heads.js';
 export * from './structured.js';
 export * from './ort-check.js';
+export * from './sparse-storage.js';

@@ -16,6 +16,7 @@ import { estimateCost } from '../ir/cost.js';
 import type { Model } from '../ir/model.js';
 import type { ValueType } from '../ir/types.js';
 import { runPass } from '../passes/pass.js';
+import { prepareForQuantizationPass } from '../passes/registry.js';
 import {
   applyMasks, checkPattern, checkRatio, checkSparsity, findPrunableWeights, type Importance, magnitudeMasks, type Masks, masksFromArrays, nmMasks,
   polynomialSparsity, sparsityReport, structuredPrunePass, type StructuredTarget,
@@ -152,6 +153,7 @@ export async function pruneModel(input: Model, o: PruneOptions): Promise<PruneRe
   checkOptions(o);
   const phase = o.onPhase ?? (() => {});
   const model = cloneModel(input);
+  prepareForQuantizationPass.run(model);
   const dims = costDims(model);
   const before = costOf(model, dims);
   const threads = o.intraOpThreads ? { intraOpThreads: o.intraOpThreads } : {};

@@ -16,6 +16,7 @@
  * Flatten of C×H×W, or for attention heads of headDim features).
  */
 import { FrugalError } from '../../errors.js';
+import { DataType } from '../../ir/dtype.js';
 import type { Model } from '../../ir/model.js';
 import type { Node, Value } from '../../ir/node.js';
 import { inferShapes } from '../../ir/shape-inference.js';
@@ -81,7 +82,7 @@ const isWeightOp = (n: Node): boolean => n.domain === '' && (n.opType === 'Conv'
 /** The weight of a Conv/MatMul/Gemm when it is a float constant of the rank pruning handles. */
 function constWeight(n: Node): Value | undefined {
   const w = n.inputs[1];
-  if (!w?.initializer) return undefined;
+  if (!w?.initializer || w.initializer.dtype !== DataType.FLOAT) return undefined;
   const r = w.initializer.dims.length;
   if (n.opType === 'Conv') return r >= 3 ? w : undefined;
   if (n.opType === 'Gemm' && n.attrInt('transA', 0)) return undefined;
@@ -290,7 +291,6 @@ class GroupBuilder {
     const at = dims.length + m.axis;
     if (at < 0 || dims[at] === 1) return;
     if (x.initializer) {
-      if (x.isGraphInput) return this.block(`'${x.name}' is an overridable initializer`);
       this.slice(x, at, m.block, 'param', { node: n, index: i });
     } else if (typeof dims[at] === 'number' && dims[at] === this.channels * m.block) {
       this.join(x, m.axis, m.block);

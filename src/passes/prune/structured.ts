@@ -14,6 +14,7 @@ import type { Model } from '../../ir/model.js';
 import { Tensor } from '../../ir/tensor.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Pass } from '../pass.js';
+import { prepareForQuantizationPass } from '../registry.js';
 import { type ChannelGroup, channelGroups, checkRatio, expandKeep, gatherAxis, inferredShapes } from './dependency.js';
 import { type HeadGroup, headGroups } from './heads.js';
 import { readFloats, writeFloats } from './weights.js';
@@ -135,6 +136,8 @@ export function structuredPrunePass(opts: StructuredOptions): Pass {
   return {
     name: 'prune-structured',
     async run(model) {
+      // Topological order and Constant-node weights as initializers, as the analysis reads them.
+      prepareForQuantizationPass.run(model);
       const { groups, blocked } = analyzeStructure(model, opts.target ?? 'all');
       const exclude = new Set(opts.exclude ?? []);
       const chosen = groups.filter((x) => !x.slices.some((s) => s.value.uses.some((u) => exclude.has(u.node.name))) && !exclude.has(x.seed.name));

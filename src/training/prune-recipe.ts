@@ -23,7 +23,7 @@ import {
 } from '../passes/prune/index.js';
 import { createSession, feedSpecsOf, concreteShape } from '../runtime/index.js';
 import { targetDistribution } from './losses.js';
-import { type OptimizerKind } from './optimizers.js';
+import type { OptimizerConfig, OptimizerKind } from './optimizers.js';
 import { trainModel, type ProgressEvent } from './trainer.js';
 import { buildTrainingModel, cloneModel, initializerArrays } from './training-graph.js';
 
@@ -53,7 +53,7 @@ export interface PruneOptions {
   /** Fine-tuning steps (overrides epochs). */
   steps?: number;
   lr?: number;
-  optimizer?: OptimizerKind;
+  optimizer?: OptimizerKind | OptimizerConfig;
   batchSize?: number;
   /** Magnitude with fine-tuning: gradual schedule (default true); false prunes once, then fine-tunes under fixed masks. */
   gradual?: boolean;

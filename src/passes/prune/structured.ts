@@ -35,7 +35,7 @@ export interface StructuredOptions {
   /** Gradients of the loss by initializer name (needed for `taylor`; summed over batches). */
   gradients?: ReadonlyMap<string, Float32Array>;
   target?: StructuredTarget;
-  /** Node names whose groups are left alone (a group is skipped when any of its weight readers is named). */
+  /** Layers to leave alone: a group is skipped when the node that creates its channels (as reported) is named. */
   exclude?: readonly string[];
   /** Check that the output loads and runs in ONNX Runtime (default true). */
   checkRuntime?: boolean;
@@ -140,7 +140,7 @@ export function structuredPrunePass(opts: StructuredOptions): Pass {
       prepareForQuantizationPass.run(model);
       const { groups, blocked } = analyzeStructure(model, opts.target ?? 'all');
       const exclude = new Set(opts.exclude ?? []);
-      const chosen = groups.filter((x) => !x.slices.some((s) => s.value.uses.some((u) => exclude.has(u.node.name))) && !exclude.has(x.seed.name));
+      const chosen = groups.filter((x) => !exclude.has(x.seed.name));
       if (!chosen.length) {
         const why = blocked.slice(0, 3).map((b) => `${b.node}: ${b.reason}`).join('; ');
         throw new FrugalError('E_UNSUPPORTED', `the model has nothing structurally prunable${why ? ` (${why})` : ' (no Conv, MatMul or Gemm with constant weights)'}`);

@@ -8,7 +8,7 @@
  * parameters and FLOPs (cost model), accuracy before, after pruning and after fine-tuning.
  */
 import * as ort from 'onnxruntime-node';
-import { FrugalError } from '../errors.js';
+import { FrugalError, isFrugalError } from '../errors.js';
 import { batches } from '../data/index.js';
 import { openDatasetFeed } from '../data/feed.js';
 import { evaluateModel } from '../evaluation/evaluate.js';
@@ -160,7 +160,13 @@ export async function pruneModel(input: Model, o: PruneOptions): Promise<PruneRe
   const evalOpts = { ...(o.evalLimit !== undefined ? { limit: o.evalLimit } : {}), ...threads };
   let accBefore: number | undefined;
   if (o.dataset) {
-    openDatasetFeed(o.dataset, model, { evalOnly: true, testLimit: 1 }); // a mismatched dataset fails here, before any work
+    // A dataset that does not fit the model fails here, before any work, naming the flag.
+    try {
+      openDatasetFeed(o.dataset, model, { evalOnly: true, testLimit: 1 });
+    } catch (e) {
+      if (isFrugalError(e, 'E_USAGE')) throw new FrugalError('E_USAGE', `--dataset ${o.dataset} does not fit this model: ${e.message}`, { cause: e });
+      throw e;
+    }
     phase(`evaluating the unpruned model on ${o.dataset}`);
     accBefore = (await evaluateModel(model, o.dataset, evalOpts)).accuracy;
   }

@@ -50,6 +50,11 @@ export interface ChannelGroup {
   slices: Slice[];
   /** Depthwise Convs inside the group: their `group` attribute becomes the new channel count. */
   depthwise: Node[];
+  /**
+   * Reshape nodes whose constant shape spells the channel count at `position` (as count × `unit`): each
+   * gets its own copy of the shape with the new count.
+   */
+  reshapes: Array<{ node: Node; position: number; unit: number }>;
   /** Why the group cannot be pruned, naming the node at fault; undefined when it can. */
   blocked?: string;
 }
@@ -111,6 +116,7 @@ class GroupBuilder {
   readonly members = new Map<Value, Member>();
   readonly slices = new Map<string, Slice>();
   readonly depthwise = new Set<Node>();
+  readonly reshapes = new Map<Node, { node: Node; position: number; unit: number }>();
   blocked: string | undefined;
   private readonly queue: Member[] = [];
 
@@ -203,6 +209,9 @@ class GroupBuilder {
     }
     if (n.opType === 'Flatten') return this.flatten(n, m, 'up');
     if (n.opType === 'Transpose') return this.transpose(n, m, 'up');
+    if (n.opType === 'Squeeze' || n.opType === 'Unsqueeze') return this.squeeze(n, m, 'up');
+    if (n.opType === 'Reshape') return this.reshape(n, m, 'up');
+    if (n.opType === 'Pad') return this.pad(n, m, 'up');
     this.block(`${n.describe()} produces the channels`);
   }
 
@@ -244,6 +253,10 @@ class GroupBuilder {
     }
     if (n.opType === 'Flatten') return this.flatten(n, m, 'down');
     if (n.opType === 'Transpose') return this.transpose(n, m, 'down');
+    if ((n.opType === 'Squeeze' || n.opType === 'Unsqueeze' || n.opType === 'Reshape' || n.opType === 'Pad') && index !== 0) return this.block(`${n.describe()} reads the channels as input ${index}`);
+    if (n.opType === 'Squeeze' || n.opType === 'Unsqueeze') return this.squeeze(n, m, 'down');
+    if (n.opType === 'Reshape') return this.reshape(n, m, 'down');
+    if (n.opType === 'Pad') return this.pad(n, m, 'down');
     this.block(`${n.describe()} reads the channels`);
   }
 
@@ -318,6 +331,58 @@ class GroupBuilder {
     }
   }
 
+  /** Squeeze/Unsqueeze with constant axes: the channel axis moves by the axes removed or added after it. */
+  private squeeze(n: Node, m: Member, dir: 'up' | 'down'): void {
+    const inRank = this.rank(n.inputs[0]!);
+    const outRank = this.rank(n.outputs[0]!);
+    const axesInit = n.inputs[1]?.initializer;
+    const axes = axesInit ? Array.from(axesInit.toArray() as BigInt64Array, Number) : n.attrInts('axes');
+    if (inRank === undefined || outRank === undefined || !axes) return this.block(`${n.describe()}: axes or ranks unknown`);
+    // Positions of the bigger tensor that the smaller one keeps, in order.
+    const big = n.opType === 'Squeeze' ? inRank : outRank;
+    const gone = new Set(axes.map((a) => (a < 0 ? a + big : a)));
+    const kept = Array.from({ length: big }, (_, i) => i).filter((i) => !gone.has(i));
+    const small = kept.length;
+    const fromBig = (neg: number): number | undefined => {
+      const k = kept.indexOf(big + neg);
+      return k < 0 ? undefined : k - small;
+    };
+    const toBig = (neg: number): number => kept[small + neg]! - big;
+    const squeezing = n.opType === 'Squeeze';
+    const goingBigToSmall = squeezing === (dir === 'down');
+    const axis = goingBigToSmall ? fromBig(m.axis) : toBig(m.axis);
+    if (axis === undefined) return this.block(`${n.describe()} removes the channel axis`);
+    this.join(dir === 'down' ? n.outputs[0]! : n.inputs[0]!, axis, m.block);
+  }
+
+  /**
+   * Reshape that keeps the last axis (the channels) and only regroups the leading ones, as exporters write
+   * around 2-D Gemms: [B, S, C] ↔ [B·S, C]. Its shape must be a constant; an explicit C gets rewritten.
+   */
+  private reshape(n: Node, m: Member, dir: 'up' | 'down'): void {
+    const shapeInit = n.inputs[1]?.initializer;
+    const inShape = this.shapes.get(n.inputs[0]!);
+    const outShape = this.shapes.get(n.outputs[0]!);
+    const width = this.channels * m.block;
+    if (!shapeInit || m.axis !== -1 || inShape?.at(-1) !== width || outShape?.at(-1) !== width) return this.block(`${n.describe()} ${dir === 'down' ? 'reads' : 'produces'} the channels`);
+    const shape = Array.from(shapeInit.toArray() as BigInt64Array, Number);
+    const last = shape.length - 1;
+    if (shape[last] === width) this.reshapes.set(n, { node: n, position: last, unit: m.block });
+    else if (shape[last] !== -1 || shape.slice(0, last).some((d) => d === -1)) return this.block(`${n.describe()} moves the channels`);
+    this.join(dir === 'down' ? n.outputs[0]! : n.inputs[0]!, -1, m.block);
+  }
+
+  /** Pad that pads no channel: the channels pass through (pads from the input, or the attribute before opset 11). */
+  private pad(n: Node, m: Member, dir: 'up' | 'down'): void {
+    const padsInit = n.inputs[1]?.initializer;
+    const pads = padsInit ? Array.from(padsInit.toArray() as BigInt64Array, Number) : n.attrInts('pads');
+    const r = this.rank(n.inputs[0]!);
+    if (!pads || r === undefined || pads.length !== 2 * r || (n.inputs[3] ?? null) !== null) return this.block(`${n.describe()}: pads unknown`);
+    const p = r + m.axis;
+    if (pads[p] !== 0 || pads[p + r] !== 0) return this.block(`${n.describe()} pads the channels`);
+    this.join(dir === 'down' ? n.outputs[0]! : n.inputs[0]!, m.axis, m.block);
+  }
+
   private transpose(n: Node, m: Member, dir: 'up' | 'down'): void {
     const perm = n.attrInts('perm');
     if (!perm) return this.block(`${n.describe()} without perm`);
@@ -344,7 +409,7 @@ export function channelGroups(model: Model, shapes = inferredShapes(model)): Cha
     b.join(out, n.opType === 'Conv' ? 1 - w.initializer!.dims.length : -1, 1);
     b.run();
     for (const v of b.members.keys()) taken.add(v);
-    const g: ChannelGroup = { seed: n, channels, members: [...b.members.values()], slices: [...b.slices.values()], depthwise: [...b.depthwise] };
+    const g: ChannelGroup = { seed: n, channels, members: [...b.members.values()], slices: [...b.slices.values()], depthwise: [...b.depthwise], reshapes: [...b.reshapes.values()] };
     if (b.blocked) g.blocked = b.blocked;
     else if (!g.slices.some((s) => s.role === 'in')) g.blocked = `nothing reads the channels of ${n.describe()} through a weight`;
     groups.push(g);

@@ -18,8 +18,6 @@ import type { ChannelGroup, Member, Slice } from './dependency.js';
 /** A head group: a ChannelGroup whose channels are heads, plus the Reshape shapes to rewrite. */
 export interface HeadGroup extends ChannelGroup {
   headDim: number;
-  /** Reshape nodes whose shape input (a constant) holds h at `position` (multiplied by `unit`). */
-  reshapes: Array<{ node: Node; position: number; unit: number }>;
   /** Values whose declared shapes lose meaning (4-D per-head tensors): their types are dropped. */
   clearTypes: Value[];
 }

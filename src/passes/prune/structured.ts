@@ -18,7 +18,7 @@ import { prepareForQuantizationPass } from '../registry.js';
 import { type ChannelGroup, channelGroups, checkRatio, expandKeep, gatherAxis, inferredShapes } from './dependency.js';
 import { type HeadGroup, headGroups } from './heads.js';
 import { readFloats, writeFloats } from './weights.js';
-import { checkRunsInOrt } from './ort-check.js';
+import { checkRunsInOrt, runsOnRandomInputs } from './ort-check.js';
 
 export type Importance = 'l1' | 'l2' | 'taylor';
 export const IMPORTANCE_KINDS: readonly Importance[] = Object.freeze(['l1', 'l2', 'taylor'] as Importance[]);
@@ -96,7 +96,7 @@ export function pruneGroup(model: Model, group: ChannelGroup | HeadGroup, keep: 
       m.value.type = { ...t, shape };
     }
   }
-  if ('reshapes' in group) {
+  {
     for (const r of group.reshapes) {
       const old = r.node.inputs[1]!;
       const vals = Array.from(old.initializer!.toArray() as BigInt64Array, Number);
@@ -104,7 +104,7 @@ export function pruneGroup(model: Model, group: ChannelGroup | HeadGroup, keep: 
       r.node.setInput(1, g.addInitializer(g.uniqueName(`${old.name}_pruned`), Tensor.fromArray(DataType.INT64, [vals.length], vals)));
       if (!old.uses.length && !old.isGraphInput) g.removeInitializer(old);
     }
-    for (const v of group.clearTypes) if (!v.isGraphOutput && !v.isGraphInput) v.type = undefined;
+    if ('clearTypes' in group) for (const v of group.clearTypes) if (!v.isGraphOutput && !v.isGraphInput) v.type = undefined;
   }
 }
 
@@ -145,6 +145,7 @@ export function structuredPrunePass(opts: StructuredOptions): Pass {
         const why = blocked.slice(0, 3).map((b) => `${b.node}: ${b.reason}`).join('; ');
         throw new FrugalError('E_UNSUPPORTED', `the model has nothing structurally prunable${why ? ` (${why})` : ' (no Conv, MatMul or Gemm with constant weights)'}`);
       }
+      const runnable = opts.checkRuntime !== false && (await runsOnRandomInputs(model));
       // Scores first, on the original weights: pruning one group changes weights that other groups read.
       const plans = chosen.map((grp) => {
         const isHeads = 'headDim' in grp;
@@ -156,8 +157,9 @@ export function structuredPrunePass(opts: StructuredOptions): Pass {
         pruneGroup(model, p.grp, p.keep);
         reports.push({ kind: p.isHeads ? 'heads' : 'channels', node: p.grp.seed.name || p.grp.seed.opType, before: p.grp.channels, after: p.keep.length });
       }
-      if (reports.length && opts.checkRuntime !== false) await checkRunsInOrt(model, 'prune-structured');
-      return { model, modified: reports.length > 0, stats: { importance: kind, ratio: opts.ratio, groups: reports, blocked } };
+      if (reports.length && opts.checkRuntime !== false) await checkRunsInOrt(model, 'prune-structured', runnable);
+      const runtimeCheck = opts.checkRuntime === false ? 'skipped' : runnable ? 'loads and runs' : 'loads (the input model does not run on random inputs either)';
+      return { model, modified: reports.length > 0, stats: { importance: kind, ratio: opts.ratio, groups: reports, blocked, runtimeCheck } };
     },
   };
 }

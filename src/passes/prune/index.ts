@@ -2,6 +2,7 @@
 export * from './weights.js';
 export * from './magnitude.js';
 export * from './dependency.js';
+export * from './slicing.js';
 export * from './heads.js';
 export * from './structured.js';
 export * from './ort-check.js';

@@ -7,7 +7,7 @@ import { modelDiskBytes, sideBySideLatency } from '../../evaluation/compare.js';
 import { IMPORTANCE_KINDS, type Importance, parsePattern, toSparseStorage, type StructuredTarget } from '../../passes/prune/index.js';
 import { createSession, feedSpecsOf, randomFeeds, toOrtTensor } from '../../runtime/index.js';
 import { PRUNE_METHODS, type PruneMethod, pruneModel } from '../../training/index.js';
-import { choiceOption, type Command, intOption, numberOption } from '../command.js';
+import { choiceOption, type Command, intOption, listOption, numberOption } from '../command.js';
 import { formatBytes } from '../../report/format.js';
 
 /**
@@ -53,6 +53,7 @@ export const pruneCommand: Command = {
     steps: { type: 'string', arg: 'N', description: 'fine-tuning steps (overrides --epochs)' },
     lr: { type: 'string', arg: 'X', description: 'fine-tuning learning rate (default 1e-3, AdamW)' },
     'one-shot': { type: 'boolean', description: 'magnitude with fine-tuning: prune once, then fine-tune under fixed masks (default: gradual)' },
+    exclude: { type: 'string', multiple: true, arg: 'NAME', description: 'leave this weight or layer alone (structured: the layer named in the report)' },
     'sparse-storage': { type: 'boolean', description: 'store large pruned weights as ONNX sparse initializers (smaller file; ORT densifies them at load)' },
     limit: { type: 'string', arg: 'N', description: 'use only the first N training examples' },
     'eval-limit': { type: 'string', arg: 'N', description: 'score only the first N test examples' },
@@ -108,6 +109,7 @@ export const pruneCommand: Command = {
       ...(headRatio !== undefined ? { headRatio } : {}),
       ...(target ? { target } : {}),
       ...(importance ? { importance } : {}),
+      ...(listOption(v, 'exclude').length ? { exclude: listOption(v, 'exclude') } : {}),
       ...(dataset ? { dataset } : {}),
       ...(epochs ? { epochs } : {}),
       ...(steps ? { steps } : {}),

@@ -91,7 +91,10 @@ test('ResNet-20: pruning zeroed channels of residual-coupled groups changes no o
       const data = Float32Array.from(readFloats(s.value));
       const dims = s.value.initializer!.dims;
       const inner = dims.slice(s.axis + 1).reduce((a, b) => a * b, 1);
-      for (let i = 0; i < data.length; i++) if (Math.floor((Math.floor(i / inner) % dims[s.axis]!) / s.block) < k) data[i] = 0;
+      for (let i = 0; i < data.length; i++) {
+        const at = (Math.floor(i / inner) % dims[s.axis]!) - s.offset;
+        if (at >= 0 && at < k * s.block) data[i] = 0;
+      }
       writeFloats(s.value, data);
     }
   }

@@ -81,7 +81,10 @@ function zeroChannels(m: Model, groupSeed: string, channels: number[]): void {
     const data = Float32Array.from(readFloats(s.value));
     const dims = s.value.initializer!.dims;
     const inner = dims.slice(s.axis + 1).reduce((p, q) => p * q, 1);
-    for (let i = 0; i < data.length; i++) if (channels.includes(Math.floor((Math.floor(i / inner) % dims[s.axis]!) / s.block))) data[i] = 0;
+    for (let i = 0; i < data.length; i++) {
+      const at = (Math.floor(i / inner) % dims[s.axis]!) - s.offset;
+      if (at >= 0 && at < g.channels * s.block && channels.includes(Math.floor(at / s.block))) data[i] = 0;
+    }
     writeFloats(s.value, data);
   }
 }
@@ -114,6 +117,29 @@ describe('structured pruning', () => {
     assert.ok(maxAbsDiff(got.y!, ref.y!) <= 1e-6, `max diff ${maxAbsDiff(got.y!, ref.y!)}`);
     const after = costOf(r.model, { batch: 1 });
     assert.ok(after.parameterCount < before.parameterCount && after.flops! < before.flops!);
+  });
+
+  test('Concat: each input keeps its channel range; zeroed channels of both removed exactly', async () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', DataType.FLOAT, ['batch', 3, 6, 6]);
+    const c = (name: string, dims: number[]) => b.constant(name, DataType.FLOAT, dims, rand(dims.reduce((p, q) => p * q, 1)));
+    const a = b.op('Relu', [b.op('Conv', [x, c('wa', [4, 3, 1, 1]), c('ba', [4])], undefined, { name: 'convA' })]);
+    const bb = b.op('Relu', [b.op('Conv', [x, c('wb', [6, 3, 3, 3]), c('bb', [6])], { pads: ints([1, 1, 1, 1]) }, { name: 'convB' })]);
+    const cat = b.op('Concat', [a, bb], { axis: 1 });
+    const z = b.op('Conv', [cat, c('wc', [5, 10, 1, 1])], undefined, { name: 'convC' });
+    b.output(b.op('Gemm', [b.op('Flatten', [z], { axis: 1 }), c('wf', [2, 180])], { transB: 1 }), 'y', DataType.FLOAT, ['batch', 2]);
+    const m = b.build();
+    const groups = analyzeStructure(m).groups;
+    const gb = groups.find((g) => g.seed.name === 'convB')!;
+    assert.ok(gb.slices.some((s) => s.value.name === 'wc' && s.axis === 1 && s.offset === 4), 'convB channels sit at offset 4 of the concat');
+    zeroChannels(m, 'convA', [1]);
+    zeroChannels(m, 'convB', [2, 4]);
+    const ref = await outputs(m, { batch: 2 });
+    const r = await runPass(structuredPrunePass({ ratio: 0.34, exclude: ['convC'] }), clone(m));
+    assert.deepEqual((r.stats.groups as any[]).map((g) => `${g.node}:${g.before}->${g.after}`), ['convA:4->3', 'convB:6->4']);
+    assert.deepEqual(r.model.graph.values.get('wc')!.initializer!.dims, [5, 7, 1, 1]);
+    const got = await outputs(r.model, { batch: 2 });
+    assert.ok(maxAbsDiff(got.y!, ref.y!) <= 1e-5, `max diff ${maxAbsDiff(got.y!, ref.y!)}`);
   });
 
   test('MLP hidden units: zeroed units removed exactly (MatMul + Add bias + Relu chain)', async () => {

@@ -5,12 +5,13 @@
  * A *channel group* starts at a layer that creates channels (Conv output channels, MatMul/Gemm output
  * features) and spreads both ways through the graph: forward through ops that keep channels apart
  * (activations, pools, BatchNormalization, elementwise ops with per-channel or scalar constants,
- * Flatten, Transpose), into the consumers that reduce over them (the input channels of a Conv, the
- * input rows of a MatMul/Gemm weight), and backward from any tensor the group reaches, so that a
- * residual Add or Mul of two channel tensors couples both producers, a depthwise Conv carries its
- * channels through, and a shared weight couples every node that reads it. A group whose channels reach
- * anything else (a graph output, LayerNormalization, Reshape, Concat, a grouped Conv...) cannot shrink:
- * it is reported with the node at fault and left alone.
+ * Flatten, Transpose, Squeeze/Unsqueeze, Pad, Reshapes of leading dims), into the consumers that reduce
+ * over them (the input channels of a Conv, the input rows of a MatMul/Gemm weight), and backward from
+ * any tensor the group reaches, so that a residual Add or Mul of two channel tensors couples both
+ * producers, a depthwise Conv carries its channels through, a shared weight couples every node that
+ * reads it, and past a Concat the group owns one range of the joined channels. A group whose channels
+ * reach anything else (a graph output, LayerNormalization, a Reshape that splits them, a grouped Conv...)
+ * cannot shrink: it is reported with the node at fault and left alone.
  *
  * Channel c of a member tensor occupies `block` consecutive indices along `axis` (block > 1 after a
  * Flatten of C×H×W, or for attention heads of headDim features).
@@ -21,11 +22,16 @@ import type { Node, Value } from '../../ir/node.js';
 import { inferShapes } from '../../ir/shape-inference.js';
 import { type Shape, shapeOf, type ValueType } from '../../ir/types.js';
 
-/** A tensor whose channels belong to a group: channel c is indices [c·block, (c+1)·block) of `axis` (negative, from the end). */
+/**
+ * A tensor whose channels belong to a group: channel c is indices [offset + c·block, offset + (c+1)·block)
+ * of `axis` (negative, from the end), an axis `width` long (more than channels·block after a Concat).
+ */
 export interface Member {
   value: Value;
   axis: number;
   block: number;
+  offset: number;
+  width: number;
 }
 
 /**
@@ -37,6 +43,8 @@ export interface Slice {
   value: Value;
   axis: number;
   block: number;
+  /** Where channel 0 starts on the axis (after a Concat, the group's channels are one range of it). */
+  offset: number;
   role: 'out' | 'in' | 'param';
   use?: { node: Node; index: number };
 }
@@ -128,25 +136,25 @@ class GroupBuilder {
     this.blocked ??= reason;
   }
 
-  join(value: Value, axis: number, block: number): void {
+  join(value: Value, axis: number, block: number, offset = 0, width = this.channels * block): void {
     const seen = this.members.get(value);
     if (seen) {
-      if (seen.axis !== axis || seen.block !== block) this.block(`'${value.name}' carries the channels at two different positions`);
+      if (seen.axis !== axis || seen.block !== block || seen.offset !== offset) this.block(`'${value.name}' carries the channels at two different positions`);
       return;
     }
-    const m = { value, axis, block };
+    const m = { value, axis, block, offset, width };
     this.members.set(value, m);
     this.queue.push(m);
   }
 
-  slice(value: Value, axis: number, block: number, role: Slice['role'], use?: { node: Node; index: number }): void {
+  slice(value: Value, axis: number, block: number, role: Slice['role'], use?: { node: Node; index: number }, offset = 0, width = this.channels * block): void {
     const dims = value.initializer!.dims;
-    if (dims[axis] !== this.channels * block) {
-      this.block(`'${value.name}' has ${dims[axis]} entries on axis ${axis}, expected ${this.channels * block}`);
+    if (dims[axis] !== width) {
+      this.block(`'${value.name}' has ${dims[axis]} entries on axis ${axis}, expected ${width}`);
       return;
     }
-    const key = `${value.name}#${axis}#${role === 'param' ? `${use!.node.name}:${use!.index}` : ''}`;
-    this.slices.set(key, { value, axis, block, role, ...(use ? { use } : {}) });
+    const key = `${value.name}#${axis}#${offset}#${role === 'param' ? `${use!.node.name}:${use!.index}` : ''}`;
+    this.slices.set(key, { value, axis, block, offset, role, ...(use ? { use } : {}) });
   }
 
   run(): void {
@@ -165,7 +173,7 @@ class GroupBuilder {
   }
 
   /** A weight with other readers couples them: each must see the same channels in the same place. */
-  private coupleSharedWeight(w: Value, node: Node, side: 'out' | 'in'): void {
+  private coupleSharedWeight(w: Value, node: Node, side: 'out' | 'in', m: Member): void {
     for (const u of w.uses) {
       if (u.node === node) continue;
       if (u.index !== 1 || u.node.opType !== node.opType || !isWeightOp(u.node) || outAxis(u.node) !== outAxis(node)) {
@@ -173,7 +181,7 @@ class GroupBuilder {
         return;
       }
       if (side === 'out') this.join(u.node.outputs[0]!, node.opType === 'Conv' ? 1 - w.initializer!.dims.length : -1, 1);
-      else if (u.node.inputs[0]) this.join(u.node.inputs[0], node.opType === 'Conv' ? 1 - w.initializer!.dims.length : -1, 1);
+      else if (u.node.inputs[0]) this.join(u.node.inputs[0], m.axis, m.block, m.offset, m.width);
     }
   }
 
@@ -184,21 +192,21 @@ class GroupBuilder {
     if (w) {
       const rank = w.initializer!.dims.length;
       const want = n.opType === 'Conv' ? 1 - rank : -1;
-      if (m.axis !== want || m.block !== 1) return this.block(`${n.describe()} produces the channels on another axis`);
+      if (m.axis !== want || m.block !== 1 || m.offset !== 0 || m.width !== this.channels) return this.block(`${n.describe()} produces the channels on another axis`);
       if (n.opType === 'Conv' && n.attrInt('group', 1) > 1) {
         if (!isDepthwise(n)) return this.block(`grouped ${n.describe()}`);
         this.depthwise.add(n);
         this.join(n.inputs[0]!, m.axis, 1);
       }
       this.slice(w, outAxis(n), 1, 'out');
-      this.coupleSharedWeight(w, n, 'out');
+      this.coupleSharedWeight(w, n, 'out', m);
       if (n.inputs[2]) this.bias(n, m);
       return;
     }
     if (UNARY.has(n.opType) || n.opType === 'BatchNormalization') {
       if (m.value !== n.outputs[0]) return this.block(`${n.describe()} output ${m.value.producerIndex} depends on the channels`);
       if (!this.axisOneOk(n, m)) return;
-      this.join(n.inputs[0]!, m.axis, m.block);
+      this.join(n.inputs[0]!, m.axis, m.block, m.offset, m.width);
       this.extraOperands(n, m);
       return;
     }
@@ -211,6 +219,7 @@ class GroupBuilder {
     if (n.opType === 'Squeeze' || n.opType === 'Unsqueeze') return this.squeeze(n, m, 'up');
     if (n.opType === 'Reshape') return this.reshape(n, m, 'up');
     if (n.opType === 'Pad') return this.pad(n, m, 'up');
+    if (n.opType === 'Concat') return this.concat(n, m, 'up');
     this.block(`${n.describe()} produces the channels`);
   }
 
@@ -223,6 +232,7 @@ class GroupBuilder {
       if (n.opType === 'Conv') {
         if (m.axis !== 1 - rank || m.block !== 1) return this.block(`${n.describe()} reads the channels on another axis`);
         if (n.attrInt('group', 1) > 1) {
+          if (m.offset !== 0 || m.width !== this.channels) return this.block(`depthwise ${n.describe()} reads channels of several groups`);
           if (!isDepthwise(n)) return this.block(`grouped ${n.describe()}`);
           this.depthwise.add(n);
           this.join(n.outputs[0]!, m.axis, 1);
@@ -233,20 +243,20 @@ class GroupBuilder {
       } else if (m.axis !== -1) {
         return this.block(`${n.describe()} reads the channels on axis ${m.axis}, not its reduction axis`);
       }
-      this.slice(w, inAxis(n), m.block, 'in');
-      this.coupleSharedWeight(w, n, 'in');
+      this.slice(w, inAxis(n), m.block, 'in', undefined, m.offset, m.width);
+      this.coupleSharedWeight(w, n, 'in', m);
       return;
     }
     if (UNARY.has(n.opType) || n.opType === 'BatchNormalization') {
       if (index !== 0) return this.block(`${n.describe()} reads the channels as input ${index}`);
       if (!this.axisOneOk(n, m)) return;
       if (n.outputs.slice(1).some((o) => o && (o.uses.length || o.isGraphOutput))) return this.block(`${n.describe()}: its second output is used`);
-      this.join(n.outputs[0]!, m.axis, m.block);
+      this.join(n.outputs[0]!, m.axis, m.block, m.offset, m.width);
       this.extraOperands(n, m);
       return;
     }
     if (BINARY.has(n.opType)) {
-      this.join(n.outputs[0]!, m.axis, m.block);
+      this.join(n.outputs[0]!, m.axis, m.block, m.offset, m.width);
       n.inputs.forEach((x, i) => x && i !== index && this.operand(n, i, m));
       return;
     }
@@ -256,6 +266,7 @@ class GroupBuilder {
     if (n.opType === 'Squeeze' || n.opType === 'Unsqueeze') return this.squeeze(n, m, 'down');
     if (n.opType === 'Reshape') return this.reshape(n, m, 'down');
     if (n.opType === 'Pad') return this.pad(n, m, 'down');
+    if (n.opType === 'Concat') return this.concat(n, m, 'down', index);
     this.block(`${n.describe()} reads the channels`);
   }
 
@@ -295,7 +306,7 @@ class GroupBuilder {
     else dims = this.shapes.get(x);
     if (n.opType === 'BatchNormalization' && i > 0) {
       // Scale, bias, mean, variance: 1-D over channels.
-      if (x.initializer) this.slice(x, 0, m.block, 'param', { node: n, index: i });
+      if (x.initializer) this.slice(x, 0, m.block, 'param', { node: n, index: i }, m.offset, m.width);
       else this.block(`${n.describe()} parameter '${x.name}' is not a constant`);
       return;
     }
@@ -303,9 +314,9 @@ class GroupBuilder {
     const at = dims.length + m.axis;
     if (at < 0 || dims[at] === 1) return;
     if (x.initializer) {
-      this.slice(x, at, m.block, 'param', { node: n, index: i });
-    } else if (typeof dims[at] === 'number' && dims[at] === this.channels * m.block) {
-      this.join(x, m.axis, m.block);
+      this.slice(x, at, m.block, 'param', { node: n, index: i }, m.offset, m.width);
+    } else if (typeof dims[at] === 'number' && dims[at] === m.width) {
+      this.join(x, m.axis, m.block, m.offset, m.width);
     } else {
       this.block(`cannot tell whether '${x.name}' (read by ${n.describe()}) spans the channels`);
     }
@@ -323,10 +334,10 @@ class GroupBuilder {
     const inner = (rest as number[]).reduce((a, b) => a * b, 1);
     if (dir === 'down') {
       if (r + m.axis !== fa) return this.block(`${n.describe()} flattens the channels with leading dims`);
-      this.join(n.outputs[0]!, -1, m.block * inner);
+      this.join(n.outputs[0]!, -1, m.block * inner, m.offset * inner, m.width * inner);
     } else {
-      if (m.axis !== -1 || m.block % inner !== 0) return this.block(`${n.describe()} produces the channels`);
-      this.join(n.inputs[0]!, fa - r, m.block / inner);
+      if (m.axis !== -1 || m.block % inner || m.offset % inner || m.width % inner) return this.block(`${n.describe()} produces the channels`);
+      this.join(n.inputs[0]!, fa - r, m.block / inner, m.offset / inner, m.width / inner);
     }
   }
 
@@ -351,7 +362,7 @@ class GroupBuilder {
     const goingBigToSmall = squeezing === (dir === 'down');
     const axis = goingBigToSmall ? fromBig(m.axis) : toBig(m.axis);
     if (axis === undefined) return this.block(`${n.describe()} removes the channel axis`);
-    this.join(dir === 'down' ? n.outputs[0]! : n.inputs[0]!, axis, m.block);
+    this.join(dir === 'down' ? n.outputs[0]! : n.inputs[0]!, axis, m.block, m.offset, m.width);
   }
 
   /**
@@ -362,13 +373,13 @@ class GroupBuilder {
     const shapeInit = n.inputs[1]?.initializer;
     const inShape = this.shapes.get(n.inputs[0]!);
     const outShape = this.shapes.get(n.outputs[0]!);
-    const width = this.channels * m.block;
+    const width = m.width;
     if (!shapeInit || m.axis !== -1 || inShape?.at(-1) !== width || outShape?.at(-1) !== width) return this.block(`${n.describe()} ${dir === 'down' ? 'reads' : 'produces'} the channels`);
     const shape = Array.from(shapeInit.toArray() as BigInt64Array, Number);
     const last = shape.length - 1;
     if (shape[last] === width) this.reshapes.set(n, { node: n, position: last, unit: m.block });
     else if (shape[last] !== -1 || shape.slice(0, last).some((d) => d === -1)) return this.block(`${n.describe()} moves the channels`);
-    this.join(dir === 'down' ? n.outputs[0]! : n.inputs[0]!, -1, m.block);
+    this.join(dir === 'down' ? n.outputs[0]! : n.inputs[0]!, -1, m.block, m.offset, m.width);
   }
 
   /** Pad that pads no channel: the channels pass through (pads from the input, or the attribute before opset 11). */
@@ -379,15 +390,40 @@ class GroupBuilder {
     if (!pads || r === undefined || pads.length !== 2 * r || (n.inputs[3] ?? null) !== null) return this.block(`${n.describe()}: pads unknown`);
     const p = r + m.axis;
     if (pads[p] !== 0 || pads[p + r] !== 0) return this.block(`${n.describe()} pads the channels`);
-    this.join(dir === 'down' ? n.outputs[0]! : n.inputs[0]!, m.axis, m.block);
+    this.join(dir === 'down' ? n.outputs[0]! : n.inputs[0]!, m.axis, m.block, m.offset, m.width);
+  }
+
+  /**
+   * Concat along the channel axis: each input's channels are one range of the output's, so a group keeps
+   * its channels at an offset past the concat (its consumers' weights are sliced in that range only) and,
+   * going up, returns to the one input that holds its range. Concat along another axis couples nothing
+   * this analysis follows.
+   */
+  private concat(n: Node, m: Member, dir: 'up' | 'down', index = -1): void {
+    const sizes = n.inputs.map((x) => (x ? this.shapes.get(x) : undefined));
+    const r = sizes[0]?.length;
+    const a = n.attrInt('axis', 0);
+    if (r === undefined || (a < 0 ? a + r : a) !== r + m.axis) return this.block(`${n.describe()} joins tensors along another axis than the channels`);
+    const along = sizes.map((s) => s?.[r + m.axis]);
+    if (!along.every((d) => typeof d === 'number')) return this.block(`${n.describe()}: input sizes on the channel axis unknown`);
+    const starts = (along as number[]).map((_, i) => (along as number[]).slice(0, i).reduce((p, q) => p + q, 0));
+    const total = (along as number[]).reduce((p, q) => p + q, 0);
+    if (dir === 'down') {
+      if (n.inputs.filter((x) => x === m.value).length > 1) return this.block(`${n.describe()} reads '${m.value.name}' twice`);
+      return this.join(n.outputs[0]!, m.axis, m.block, starts[index]! + m.offset, total);
+    }
+    const end = m.offset + this.channels * m.block;
+    const j = starts.findIndex((st, i) => st <= m.offset && end <= st + (along[i] as number));
+    if (j < 0) return this.block(`${n.describe()}: the channels straddle two inputs`);
+    this.join(n.inputs[j]!, m.axis, m.block, m.offset - starts[j]!, along[j] as number);
   }
 
   private transpose(n: Node, m: Member, dir: 'up' | 'down'): void {
     const perm = n.attrInts('perm');
     if (!perm) return this.block(`${n.describe()} without perm`);
     const r = perm.length;
-    if (dir === 'down') this.join(n.outputs[0]!, perm.indexOf(r + m.axis) - r, m.block);
-    else this.join(n.inputs[0]!, perm[r + m.axis]! - r, m.block);
+    if (dir === 'down') this.join(n.outputs[0]!, perm.indexOf(r + m.axis) - r, m.block, m.offset, m.width);
+    else this.join(n.inputs[0]!, perm[r + m.axis]! - r, m.block, m.offset, m.width);
   }
 }
 

@@ -149,15 +149,14 @@ export function headGroups(model: Model): HeadGroup[] {
     for (const { s, p } of projs as Array<{ s: { reshape: Node; shape: number[] }; p: Projection }>) {
       if (p.weight.initializer!.dims[1] !== width) g.blocked = `projection '${p.weight.name}' has ${p.weight.initializer!.dims[1]} outputs, not ${width}`;
       if (p.weight.uses.length !== 1) g.blocked = `projection weight '${p.weight.name}' is shared`;
-      slices.push({ value: p.weight, axis: 1, block: d, role: 'out' });
+      slices.push({ value: p.weight, axis: 1, block: d, offset: 0, role: 'out' });
       for (const c of p.params) {
         const dims = c.value.initializer!.dims;
         if (dims.length === 0 || dims[dims.length - 1] === 1) continue;
         if (dims[dims.length - 1] !== width) g.blocked = `'${c.value.name}' does not span the ${width} projection features`;
-        slices.push({ value: c.value, axis: dims.length - 1, block: d, role: 'param', use: { node: c.node, index: c.index } });
+        slices.push({ value: c.value, axis: dims.length - 1, block: d, offset: 0, role: 'param', use: { node: c.node, index: c.index } });
       }
-      for (const v of p.chain) members.push({ value: v, axis: -1, block: d });
-      members.push({ value: p.matmul.outputs[0]!, axis: -1, block: d });
+      for (const v of p.chain) members.push({ value: v, axis: -1, block: d, offset: 0, width });
       if (s.shape[2]! > 0) g.reshapes.push({ node: s.reshape, position: 2, unit: 1 });
       else if (s.shape[3]! <= 0) g.blocked = `${s.reshape.describe()} gives neither the head count nor the head size`;
       g.clearTypes.push(s.reshape.outputs[0]!, s.reshape.outputs[0]!.uses[0]!.node.outputs[0]!);
@@ -166,8 +165,8 @@ export function headGroups(model: Model): HeadGroup[] {
     if (!mergeShape || mergeShape.length !== 3) g.blocked ??= `${merge.describe()} shape is not a rank-3 constant`;
     else if (mergeShape[2]! > 0) g.reshapes.push({ node: merge, position: 2, unit: d });
     if (wo.uses.length !== 1) g.blocked ??= `output projection weight '${wo.name}' is shared`;
-    slices.push({ value: wo, axis: 0, block: d, role: 'in' });
-    members.push({ value: merge.outputs[0]!, axis: -1, block: d });
+    slices.push({ value: wo, axis: 0, block: d, offset: 0, role: 'in' });
+    members.push({ value: merge.outputs[0]!, axis: -1, block: d, offset: 0, width });
     g.clearTypes.push(...between(qk, ctx), tr!.outputs[0]!);
     g.slices = slices;
     g.members = members;

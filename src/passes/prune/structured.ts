@@ -15,8 +15,9 @@ import { Tensor } from '../../ir/tensor.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Pass } from '../pass.js';
 import { prepareForQuantizationPass } from '../registry.js';
-import { type ChannelGroup, channelGroups, inferredShapes } from './dependency.js';
-import { checkRatio, expandKeep, gatherAxis } from './slicing.js';
+import { type ChannelGroup, channelGroups, inferredShapes, type Slice } from './dependency.js';
+import type { Node, Value } from '../../ir/node.js';
+import { checkRatio, gatherAxis } from './slicing.js';
 import { type HeadGroup, headGroups } from './heads.js';
 import { readFloats, writeFloats } from './weights.js';
 import { checkRunsInOrt, runsOnRandomInputs } from './ort-check.js';
@@ -71,42 +72,80 @@ export function channelsToKeep(score: Float64Array, ratio: number): number[] {
   return order.slice(remove).sort((a, b) => a - b);
 }
 
-/** Shrinks every tensor, weight slice, attribute and shape constant of `group` to the `keep` channels. */
-export function pruneGroup(model: Model, group: ChannelGroup | HeadGroup, keep: readonly number[]): void {
+/** Channels to remove, as indices of an axis in its original coordinates. */
+function removedIndices(group: ChannelGroup, keep: readonly number[], block: number, offset: number): number[] {
+  const kept = new Set(keep);
+  const out: number[] = [];
+  for (let c = 0; c < group.channels; c++) if (!kept.has(c)) for (let j = 0; j < block; j++) out.push(offset + c * block + j);
+  return out;
+}
+
+/**
+ * Shrinks every tensor, weight slice, attribute and shape constant of the planned groups to their `keep`
+ * channels. Removals are gathered per tensor axis in original coordinates first and applied once, so
+ * groups that share an axis (the ranges of a Concat) or a tensor (a weight's two axes) compose.
+ */
+export function pruneGroups(model: Model, plans: ReadonlyArray<{ group: ChannelGroup | HeadGroup; keep: readonly number[] }>): void {
   const g = model.graph;
-  const n = keep.length;
-  for (const s of group.slices) {
-    const idx = expandKeep(keep, s.block);
-    const { data, dims } = gatherAxis(readFloats(s.value), s.value.initializer!.dims, s.axis, idx);
-    if (s.role !== 'param' || s.value.uses.length === 1) {
-      writeFloats(s.value, data, dims);
-      continue;
+  const cuts = new Map<string, { slice: Slice; removed: Set<number> }>();
+  const axisCuts = new Map<Value, Map<number, number>>();
+  const reshapes = new Map<Node, Map<number, number>>();
+  for (const { group, keep } of plans) {
+    for (const s of group.slices) {
+      const key = `${s.value.name}#${s.axis}#${s.role === 'param' && s.value.uses.length > 1 ? `${s.use!.node.name}:${s.use!.index}` : ''}`;
+      const e = cuts.get(key) ?? { slice: s, removed: new Set<number>() };
+      for (const i of removedIndices(group, keep, s.block, s.offset)) e.removed.add(i);
+      cuts.set(key, e);
     }
-    // A constant other nodes read too: this reader gets its own sliced copy.
-    const copy = g.addInitializer(g.uniqueName(`${s.value.name}_pruned`), Tensor.fromArray(DataType.FLOAT, dims, data));
-    s.use!.node.setInput(s.use!.index, copy);
-  }
-  for (const node of group.depthwise) node.setAttribute('group', n);
-  for (const m of group.members) {
-    const t = m.value.type;
-    if (t?.kind !== 'tensor' || !t.shape) continue;
-    const at = t.shape.length + m.axis;
-    if (at >= 0 && typeof t.shape[at] === 'number') {
-      const shape = [...t.shape];
-      shape[at] = n * m.block;
-      m.value.type = { ...t, shape };
+    for (const node of group.depthwise) node.setAttribute('group', keep.length);
+    const gone = group.channels - keep.length;
+    for (const m of group.members) {
+      const byAxis = axisCuts.get(m.value) ?? new Map<number, number>();
+      byAxis.set(m.axis, (byAxis.get(m.axis) ?? 0) + gone * m.block);
+      axisCuts.set(m.value, byAxis);
     }
-  }
-  {
     for (const r of group.reshapes) {
-      const old = r.node.inputs[1]!;
-      const vals = Array.from(old.initializer!.toArray() as BigInt64Array, Number);
-      vals[r.position] = n * r.unit;
-      r.node.setInput(1, g.addInitializer(g.uniqueName(`${old.name}_pruned`), Tensor.fromArray(DataType.INT64, [vals.length], vals)));
-      if (!old.uses.length && !old.isGraphInput) g.removeInitializer(old);
+      const byPos = reshapes.get(r.node) ?? new Map<number, number>();
+      byPos.set(r.position, (byPos.get(r.position) ?? 0) + gone * r.unit);
+      reshapes.set(r.node, byPos);
     }
     if ('clearTypes' in group) for (const v of group.clearTypes) if (!v.isGraphOutput && !v.isGraphInput) v.type = undefined;
   }
+  for (const { slice: s, removed } of cuts.values()) {
+    const dims = s.value.initializer!.dims;
+    const idx = Array.from({ length: dims[s.axis]! }, (_, i) => i).filter((i) => !removed.has(i));
+    const out = gatherAxis(readFloats(s.value), dims, s.axis, idx);
+    if (s.role !== 'param' || s.value.uses.length === 1) {
+      writeFloats(s.value, out.data, out.dims);
+      continue;
+    }
+    // A constant other nodes read too: this reader gets its own sliced copy.
+    const copy = g.addInitializer(g.uniqueName(`${s.value.name}_pruned`), Tensor.fromArray(DataType.FLOAT, out.dims, out.data));
+    s.use!.node.setInput(s.use!.index, copy);
+  }
+  for (const [v, byAxis] of axisCuts) {
+    const t = v.type;
+    if (t?.kind !== 'tensor' || !t.shape) continue;
+    const shape = [...t.shape];
+    for (const [axis, n] of byAxis) {
+      const at = shape.length + axis;
+      const d = shape[at];
+      if (at >= 0 && typeof d === 'number') shape[at] = d - n;
+    }
+    v.type = { ...t, shape };
+  }
+  for (const [node, byPos] of reshapes) {
+    const old = node.inputs[1]!;
+    const vals = Array.from(old.initializer!.toArray() as BigInt64Array, Number);
+    for (const [pos, n] of byPos) vals[pos] = vals[pos]! - n;
+    node.setInput(1, g.addInitializer(g.uniqueName(`${old.name}_pruned`), Tensor.fromArray(DataType.INT64, [vals.length], vals)));
+    if (!old.uses.length && !old.isGraphInput) g.removeInitializer(old);
+  }
+}
+
+/** Shrinks one group to its `keep` channels (see {@link pruneGroups}). */
+export function pruneGroup(model: Model, group: ChannelGroup | HeadGroup, keep: readonly number[]): void {
+  pruneGroups(model, [{ group, keep }]);
 }
 
 export interface GroupReport {
@@ -152,12 +191,9 @@ export function structuredPrunePass(opts: StructuredOptions): Pass {
         const isHeads = 'headDim' in grp;
         return { grp, isHeads, keep: channelsToKeep(groupImportance(grp, kind, opts.gradients), isHeads ? opts.headRatio ?? opts.ratio : opts.ratio) };
       });
-      const reports: GroupReport[] = [];
-      for (const p of plans) {
-        if (p.keep.length === p.grp.channels) continue;
-        pruneGroup(model, p.grp, p.keep);
-        reports.push({ kind: p.isHeads ? 'heads' : 'channels', node: p.grp.seed.name || p.grp.seed.opType, before: p.grp.channels, after: p.keep.length });
-      }
+      const changed = plans.filter((p) => p.keep.length < p.grp.channels);
+      pruneGroups(model, changed.map((p) => ({ group: p.grp, keep: p.keep })));
+      const reports: GroupReport[] = changed.map((p) => ({ kind: p.isHeads ? 'heads' : 'channels', node: p.grp.seed.name || p.grp.seed.opType, before: p.grp.channels, after: p.keep.length }));
       if (reports.length && opts.checkRuntime !== false) await checkRunsInOrt(model, 'prune-structured', runnable);
       const runtimeCheck = opts.checkRuntime === false ? 'skipped' : runnable ? 'loads and runs' : 'loads (the input model does not run on random inputs either)';
       return { model, modified: reports.length > 0, stats: { importance: kind, ratio: opts.ratio, groups: reports, blocked, runtimeCheck } };

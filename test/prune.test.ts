@@ -233,6 +233,17 @@ describe('unstructured pruning', () => {
     assert.throws(() => parsePattern('2-4'), /N:M/);
   });
 
+  test('embedding tables are left alone unless asked', async () => {
+    const m = buildZooModel('transformer-tiny');
+    const table = 'embeddings.word_embeddings.weight';
+    assert.ok(!magnitudeMasks(m, { sparsity: 0.5 }).has(table));
+    const r = await runPass(magnitudePrunePass({ sparsity: 0.5, embeddings: true }), m);
+    const rep = sparsityReport(r.model, { embeddings: true });
+    assert.equal(rep.layers.find((l) => l.tensor === table)!.sparsity, 0.5);
+    assert.ok(!rep.layers.some((l) => /layer_norm|bias|position/.test(l.tensor)), 'norms, biases and Slice-read tables stay out');
+    await outputs(r.model, { batch: 2, seq: 8 });
+  });
+
   test('sparsity outside [0, 1) is rejected', () => {
     for (const s of [1, -0.1, 1.5, NaN]) assert.throws(() => magnitudePrunePass({ sparsity: s }), (e) => isFrugalError(e, 'E_USAGE') && /--sparsity/.test(e.message));
   });

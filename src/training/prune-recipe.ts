@@ -44,6 +44,8 @@ export interface PruneOptions {
   headRatio?: number;
   importance?: Importance;
   target?: StructuredTarget;
+  /** magnitude/nm: prune embedding tables too (default false). */
+  embeddings?: boolean;
   /** Names of weights or nodes to leave alone. */
   exclude?: string[];
   /** Dataset for accuracy, Taylor gradients and fine-tuning ('mnist' | 'spam'). */
@@ -186,14 +188,14 @@ export async function pruneModel(input: Model, o: PruneOptions): Promise<PruneRe
     pruned = r.model;
     stats = r.stats;
   } else if (o.method === 'nm') {
-    const r = nmMasks(model, { n: o.pattern?.n ?? 2, m: o.pattern?.m ?? 4, ...(o.exclude ? { exclude: o.exclude } : {}) });
+    const r = nmMasks(model, { n: o.pattern?.n ?? 2, m: o.pattern?.m ?? 4, embeddings: o.embeddings === true, ...(o.exclude ? { exclude: o.exclude } : {}) });
     if (!r.masks.size) throw new FrugalError('E_UNSUPPORTED', `no prunable weight has a reduction length divisible by ${o.pattern?.m ?? 4}`);
     masks = r.masks;
     stats = { pattern: `${o.pattern?.n ?? 2}:${o.pattern?.m ?? 4}`, skipped: r.skipped };
   } else {
     const sparsity = o.sparsity ?? 0.5;
-    masks = magnitudeMasks(model, { sparsity: gradual ? 0 : sparsity, scope: o.scope ?? 'layer', ...(o.exclude ? { exclude: o.exclude } : {}) });
-    stats = { target: sparsity, scope: o.scope ?? 'layer', gradual, skipped: findPrunableWeights(model).skipped };
+    masks = magnitudeMasks(model, { sparsity: gradual ? 0 : sparsity, scope: o.scope ?? 'layer', embeddings: o.embeddings === true, ...(o.exclude ? { exclude: o.exclude } : {}) });
+    stats = { target: sparsity, scope: o.scope ?? 'layer', gradual, embeddings: o.embeddings === true, skipped: findPrunableWeights(model).skipped };
   }
   if (masks) applyMasks(pruned, masks);
 
@@ -202,7 +204,7 @@ export async function pruneModel(input: Model, o: PruneOptions): Promise<PruneRe
   else if (o.dataset) {
     // Gradual pruning starts dense; the one-shot model at the final sparsity shows what fine-tuning recovers.
     const oneShot = cloneModel(model);
-    applyMasks(oneShot, magnitudeMasks(oneShot, { sparsity: o.sparsity ?? 0.5, scope: o.scope ?? 'layer', ...(o.exclude ? { exclude: o.exclude } : {}) }));
+    applyMasks(oneShot, magnitudeMasks(oneShot, { sparsity: o.sparsity ?? 0.5, scope: o.scope ?? 'layer', embeddings: o.embeddings === true, ...(o.exclude ? { exclude: o.exclude } : {}) }));
     accPruned = (await evaluateModel(oneShot, o.dataset, evalOpts)).accuracy;
   }
 
@@ -251,7 +253,7 @@ export async function pruneModel(input: Model, o: PruneOptions): Promise<PruneRe
   }
 
   const after = costOf(pruned, dims);
-  const report = sparsityReport(pruned);
+  const report = sparsityReport(pruned, { embeddings: o.embeddings === true });
   return {
     model: pruned,
     method: o.method,

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { FrugalError } from '../../errors.js';
 import type { Model } from '../../ir/model.js';
-import { loadModel, saveModel } from '../../onnx/index.js';
+import { encodeModelToBytes, loadModel, saveModel } from '../../onnx/index.js';
+import { buildZooModel, ZOO, zooNames } from '../../zoo/index.js';
 import { modelDiskBytes, sideBySideLatency } from '../../evaluation/compare.js';
 import { IMPORTANCE_KINDS, type Importance, parsePattern, toSparseStorage, type StructuredTarget } from '../../passes/prune/index.js';
 import { createSession, feedSpecsOf, randomFeeds, toOrtTensor } from '../../runtime/index.js';
@@ -36,13 +37,14 @@ const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
 export const pruneCommand: Command = {
   name: 'prune',
   summary: 'prune a model: unstructured magnitude (gradual), N:M, or structured (removes channels, units, heads), with fine-tuning',
-  usage: 'frugal prune <model.onnx> --method magnitude|nm|structured -o <out.onnx> [--sparsity 0.9] [--pattern 2:4] [--ratio 0.5] [--importance l1|l2|taylor] [--dataset mnist|spam --epochs N] [--sparse-storage] [--json]',
+  usage: 'frugal prune <model.onnx | zoo name> --method magnitude|nm|structured -o <out.onnx> [--sparsity 0.9] [--pattern 2:4] [--ratio 0.5] [--importance l1|l2|taylor] [--dataset mnist|spam --epochs N] [--sparse-storage] [--json]',
   positionals: [1, 1],
   options: {
     output: { type: 'string', short: 'o', arg: 'out.onnx', description: 'where to write the pruned model' },
     method: { type: 'string', arg: PRUNE_METHODS.join('|'), description: 'magnitude: zero the smallest weights; nm: keep N of every M; structured: remove channels/units/heads' },
     sparsity: { type: 'string', arg: 'X', description: 'magnitude: fraction of prunable weights to zero, in [0, 1) (default 0.5)' },
     scope: { type: 'string', arg: 'layer|global', description: 'magnitude: one threshold per layer (default) or over all layers' },
+    'include-embeddings': { type: 'boolean', description: 'magnitude/nm: prune embedding tables (Gather data) too' },
     pattern: { type: 'string', arg: 'N:M', description: 'nm: keep N of every M weights along the reduction axis (default 2:4)' },
     ratio: { type: 'string', arg: 'X', description: 'structured: fraction of channels/units/heads to remove per group, in [0, 1) (default 0.5)' },
     'head-ratio': { type: 'string', arg: 'X', description: 'structured: fraction of attention heads to remove (default --ratio)' },
@@ -63,6 +65,7 @@ export const pruneCommand: Command = {
     'frugal prune models/mnist-cnn.onnx --method structured --ratio 0.5 --dataset mnist --epochs 2 -o cnn-pruned.onnx',
     'frugal prune models/mnist-cnn.onnx --method magnitude --sparsity 0.9 --scope global --dataset mnist --epochs 3 --sparse-storage -o cnn-sparse.onnx',
     'frugal prune model.onnx --method nm --pattern 2:4 -o model-24.onnx --json',
+    'frugal prune bert-base --method structured --ratio 0.5 --target heads -o bert-half-heads.onnx',
     'frugal prune models/spam-transformer.onnx --method structured --ratio 0.5 --importance taylor --dataset spam --epochs 1 -o spam-small.onnx',
     '',
     'Unstructured and N:M zeros are stored densely: no speedup on a CPU (N:M runs faster only on GPU sparse',
@@ -79,6 +82,7 @@ export const pruneCommand: Command = {
     };
     only(['sparsity', 'scope', 'one-shot'], 'magnitude');
     only(['pattern'], 'nm');
+    if (v['include-embeddings'] && method === 'structured') throw new FrugalError('E_USAGE', '--include-embeddings applies to --method magnitude or nm, not structured');
     only(['ratio', 'head-ratio', 'target', 'importance'], 'structured');
     const sparsity = numberOption(v, 'sparsity');
     const ratio = numberOption(v, 'ratio');
@@ -93,12 +97,13 @@ export const pruneCommand: Command = {
     const steps = int('steps');
     const dataset = typeof v.dataset === 'string' ? v.dataset : undefined;
     if (dataset !== undefined && dataset !== 'mnist' && dataset !== 'spam') throw new FrugalError('E_USAGE', `--dataset must be mnist or spam, got '${dataset}'`);
-    if (!existsSync(input)) throw new FrugalError('E_USAGE', `model '${input}' does not exist`);
+    const zoo = !existsSync(input) && Object.hasOwn(ZOO, input);
+    if (!existsSync(input) && !zoo) throw new FrugalError('E_USAGE', `model '${input}' is neither an existing file nor a zoo model (${zooNames().join(', ')})`);
     if (path.resolve(input) === path.resolve(v.output)) throw new FrugalError('E_USAGE', `refusing to write '${v.output}': it is the input model; choose another output path`);
 
     const t0 = performance.now();
     ctx.progress(`reading ${input}`);
-    const model = await loadModel(input);
+    const model = zoo ? buildZooModel(input) : await loadModel(input);
     const threads = int('threads');
     const r = await pruneModel(model, {
       method,
@@ -109,6 +114,7 @@ export const pruneCommand: Command = {
       ...(headRatio !== undefined ? { headRatio } : {}),
       ...(target ? { target } : {}),
       ...(importance ? { importance } : {}),
+      ...(v['include-embeddings'] ? { embeddings: true } : {}),
       ...(listOption(v, 'exclude').length ? { exclude: listOption(v, 'exclude') } : {}),
       ...(dataset ? { dataset } : {}),
       ...(epochs ? { epochs } : {}),
@@ -131,8 +137,8 @@ export const pruneCommand: Command = {
     ctx.progress('measuring latency (1 thread, batch 1)');
     const latency = await latencyRatio(model, out);
     ctx.progress(`writing ${v.output}`);
-    const saved = await saveModel(out, v.output, { protect: [input] });
-    const sizeBefore = await modelDiskBytes(input, model);
+    const saved = await saveModel(out, v.output, zoo ? {} : { protect: [input] });
+    const sizeBefore = zoo ? encodeModelToBytes(model).byteLength : await modelDiskBytes(input, model);
     const sizeAfter = saved.bytes + (saved.externalDataBytes ?? 0);
     const unstructured = method !== 'structured';
     const summary = {

@@ -25,6 +25,8 @@ export interface MagnitudeOptions {
   scope?: 'layer' | 'global';
   /** Initializer names to leave dense. */
   exclude?: readonly string[];
+  /** Prune embedding tables (Gather data) too (default false). */
+  embeddings?: boolean;
 }
 
 export interface NMOptions {
@@ -33,6 +35,7 @@ export interface NMOptions {
   /** Group size along the reduction axis (default 4). */
   m?: number;
   exclude?: readonly string[];
+  embeddings?: boolean;
 }
 
 /** Throws E_USAGE unless 0 ≤ sparsity < 1. */
@@ -54,8 +57,8 @@ export function parsePattern(s: string): { n: number; m: number } {
   return r;
 }
 
-function selected(model: Model, exclude: readonly string[] = []): ReturnType<typeof findPrunableWeights> {
-  const found = findPrunableWeights(model);
+function selected(model: Model, exclude: readonly string[] = [], embeddings = false): ReturnType<typeof findPrunableWeights> {
+  const found = findPrunableWeights(model, { embeddings });
   const ex = new Set(exclude);
   found.weights = found.weights.filter((w) => !ex.has(w.value.name) && !w.nodes.some((n) => ex.has(n.name)));
   if (!found.weights.length) {
@@ -112,7 +115,7 @@ export function masksFromArrays(arrays: ReadonlyMap<string, Float32Array>, spars
 /** Magnitude masks for the model's prunable weights (the model is not changed). */
 export function magnitudeMasks(model: Model, opts: MagnitudeOptions): Masks {
   checkSparsity(opts.sparsity);
-  const { weights } = selected(model, opts.exclude);
+  const { weights } = selected(model, opts.exclude, opts.embeddings);
   return masksFromArrays(new Map(weights.map((w) => [w.value.name, readFloats(w.value)])), opts.sparsity, opts.scope);
 }
 
@@ -121,7 +124,7 @@ export function nmMasks(model: Model, opts: NMOptions = {}): { masks: Masks; ski
   const n = opts.n ?? 2;
   const m = opts.m ?? 4;
   checkPattern(n, m);
-  const { weights } = selected(model, opts.exclude);
+  const { weights } = selected(model, opts.exclude, opts.embeddings);
   const masks: Masks = new Map();
   const skipped: Array<{ tensor: string; reason: string }> = [];
   const idx = new Array<number>(m);
@@ -184,8 +187,8 @@ export interface SparsityReport {
  * The checker: sparsity of every prunable weight of any model, and the N:M patterns it follows (a
  * weight satisfies N:M when no group of M along its reduction axis holds more than N nonzeros).
  */
-export function sparsityReport(model: Model): SparsityReport {
-  const { weights } = findPrunableWeights(model);
+export function sparsityReport(model: Model, opts: { embeddings?: boolean } = {}): SparsityReport {
+  const { weights } = findPrunableWeights(model, opts);
   const layers: SparsityLayer[] = [];
   const worst: Record<string, number> = { 4: 0, 8: 0, 16: 0 };
   for (const w of weights) {
@@ -241,9 +244,9 @@ export function polynomialSparsity(step: number, s: { initial?: number; final: n
   return s.final + (si - s.final) * f * f * f;
 }
 
-function maskStats(model: Model, masks: Masks, extra: Record<string, unknown>): PassResult {
+function maskStats(model: Model, masks: Masks, extra: Record<string, unknown>, embeddings = false): PassResult {
   applyMasks(model, masks);
-  const report = sparsityReport(model);
+  const report = sparsityReport(model, { embeddings });
   return {
     model,
     modified: true,
@@ -266,7 +269,7 @@ export function magnitudePrunePass(opts: MagnitudeOptions): Pass {
     name: 'prune-magnitude',
     run(model) {
       const masks = magnitudeMasks(model, opts);
-      return maskStats(model, masks, { target: opts.sparsity, scope: opts.scope ?? 'layer', skipped: findPrunableWeights(model).skipped });
+      return maskStats(model, masks, { target: opts.sparsity, scope: opts.scope ?? 'layer', skipped: findPrunableWeights(model).skipped }, opts.embeddings);
     },
   };
 }
@@ -279,7 +282,7 @@ export function nmPrunePass(opts: NMOptions = {}): Pass {
     run(model) {
       const { masks, skipped } = nmMasks(model, opts);
       if (!masks.size) throw new FrugalError('E_UNSUPPORTED', `no prunable weight has a reduction length divisible by ${opts.m ?? 4}: ${skipped.map((s) => s.tensor).join(', ')}`);
-      return maskStats(model, masks, { pattern: `${opts.n ?? 2}:${opts.m ?? 4}`, skipped, note2: 'N:M speed comes from sparse tensor cores on GPUs, not from a CPU' });
+      return maskStats(model, masks, { pattern: `${opts.n ?? 2}:${opts.m ?? 4}`, skipped, note2: 'N:M speed comes from sparse tensor cores on GPUs, not from a CPU' }, opts.embeddings);
     },
   };
 }

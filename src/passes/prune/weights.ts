@@ -1,8 +1,8 @@
 /**
  * The weights pruning may touch, and how to read and write them. A *prunable weight* is a float32
  * constant initializer read as the weight operand of a MatMul (B, rank 2), Gemm (B) or Conv (W).
- * Embedding tables (Gather data), normalization parameters and biases are not prunable weights: they
- * are small, and zeroing them changes every output rather than removing work.
+ * Embedding tables (Gather data) count only when asked (`embeddings`); normalization parameters and
+ * biases never do: they are small, and zeroing them changes every output rather than removing work.
  *
  * Each weight is described as `outer × reduce × inner` elements in row-major order, where `reduce` is
  * the reduction (input-feature) axis of the product it feeds: element (o, r, i) sits at
@@ -56,10 +56,18 @@ const WEIGHT_OPS = new Set(['MatMul', 'Gemm', 'Conv']);
  * The prunable weights of the main graph, in node order (a shared weight once), plus the weight-like
  * inputs that were skipped and why (not a constant, not float32, wrong rank).
  */
-export function findPrunableWeights(model: Model): { weights: PrunableWeight[]; skipped: SkippedWeight[] } {
+export function findPrunableWeights(model: Model, opts: { embeddings?: boolean } = {}): { weights: PrunableWeight[]; skipped: SkippedWeight[] } {
   const byValue = new Map<Value, PrunableWeight>();
   const skipped: SkippedWeight[] = [];
   for (const node of model.graph.nodes) {
+    // Embedding tables only when asked: rows are tokens, the reduction-like axis is the embedding width.
+    if (opts.embeddings && node.opType === 'Gather' && node.domain === '' && node.attrInt('axis', 0) === 0) {
+      const t = node.inputs[0]?.initializer;
+      if (t && t.dtype === DataType.FLOAT && t.dims.length === 2 && !byValue.has(node.inputs[0]!)) {
+        byValue.set(node.inputs[0]!, { value: node.inputs[0]!, nodes: [node], dims: [...t.dims], outer: t.dims[0]!, reduce: t.dims[1]!, inner: 1 });
+      }
+      continue;
+    }
     if (node.domain !== '' || !WEIGHT_OPS.has(node.opType)) continue;
     const w = node.inputs[1];
     if (!w) continue;

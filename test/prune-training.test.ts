@@ -66,6 +66,13 @@ describe('fine-tuning under pruning masks', () => {
     assert.ok(acc.afterFineTune! > acc.afterPruning + 0.05, `fine-tuning recovers: ${JSON.stringify(acc)}`);
   });
 
+  test('fine-tuning by distillation from the unpruned model', async () => {
+    const r = await pruneModel(teacher, { method: 'structured', ratio: 0.5, distill: true, steps: 8, ...quick });
+    assert.ok(r.fineTune?.steps === 8);
+    assert.ok(r.accuracy!.afterFineTune! > r.accuracy!.afterPruning, JSON.stringify(r.accuracy));
+    await assert.rejects(pruneModel(teacher, { method: 'structured', ratio: 0.5, distill: true, dataset: 'mnist' }), /--distill applies to fine-tuning/);
+  });
+
   test('a dataset that does not fit the model is refused before any work', async () => {
     await assert.rejects(pruneModel(teacher, { method: 'structured', ratio: 0.5, dataset: 'spam' }), (e) => isFrugalError(e) && /input|spam|token/i.test(e.message));
     await assert.rejects(pruneModel(teacher, { method: 'magnitude', epochs: 1 }), (e) => isFrugalError(e, 'E_USAGE') && /--dataset/.test(e.message));

@@ -4,7 +4,8 @@
  * run (the trainer's `afterStep` hook re-applies them after every optimizer step, so momentum and
  * weight decay never revive a pruned weight); magnitude pruning with fine-tuning is gradual, its target
  * following Zhu & Gupta's cubic schedule over the first 3/4 of the steps. Taylor importance takes its
- * gradients from the training graph on real batches. The result carries the figures a user compares:
+ * gradients from the training graph on real batches. With `distill`, the unpruned model teaches the
+ * pruned one (the trainer's distillation loss). The result carries the figures a user compares:
  * parameters and FLOPs (cost model), accuracy before, after pruning and after fine-tuning.
  */
 import * as ort from 'onnxruntime-node';
@@ -57,6 +58,11 @@ export interface PruneOptions {
   lr?: number;
   optimizer?: OptimizerKind | OptimizerConfig;
   batchSize?: number;
+  /**
+   * Fine-tune by distillation from the unpruned model (its logits as soft targets, temperature 2, and
+   * the hard labels at weight `alpha`, default 0.5) instead of labels alone.
+   */
+  distill?: boolean | { temperature?: number; alpha?: number };
   /** Magnitude with fine-tuning: gradual schedule (default true); false prunes once, then fine-tunes under fixed masks. */
   gradual?: boolean;
   /** Use only the first N training / test examples. */
@@ -148,6 +154,7 @@ function checkOptions(o: PruneOptions): void {
   if (o.pattern) checkPattern(o.pattern.n, o.pattern.m);
   if (o.importance === 'taylor' && !o.dataset) throw new FrugalError('E_USAGE', '--importance taylor needs --dataset (gradients come from real batches)');
   if ((o.epochs || o.steps) && !o.dataset) throw new FrugalError('E_USAGE', '--epochs/--steps fine-tune on a dataset: give --dataset mnist|spam');
+  if (o.distill && !(o.epochs || o.steps)) throw new FrugalError('E_USAGE', '--distill applies to fine-tuning: give --dataset and --epochs');
 }
 
 /** Prunes `input` (left unchanged) and fine-tunes it when a dataset and epochs/steps are given; see {@link PruneOptions}. */
@@ -219,9 +226,11 @@ export async function pruneModel(input: Model, o: PruneOptions): Promise<PruneRe
     const batchSize = o.batchSize ?? 64;
     const trainCount = openDatasetFeed(o.dataset!, pruned, o.limit !== undefined ? { limit: o.limit } : {}).counts.train;
     const { endStep, every } = gradualSteps(o.steps ?? o.epochs! * Math.ceil(trainCount / batchSize));
+    const distill = o.distill ? (o.distill === true ? {} : o.distill) : undefined;
     const r = await trainModel({
       model: pruned,
       dataset: o.dataset!,
+      ...(distill ? { teacher: cloneModel(input), loss: { kind: 'distillation' as const, temperature: distill.temperature ?? 2, alpha: distill.alpha ?? 0.5 } } : {}),
       ...(o.steps ? { steps: o.steps } : { epochs: o.epochs! }),
       ...(o.lr !== undefined ? { lr: o.lr } : {}),
       ...(o.optimizer ? { optimizer: o.optimizer } : {}),

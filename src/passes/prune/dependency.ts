@@ -21,6 +21,7 @@ import type { Model } from '../../ir/model.js';
 import type { Node, Value } from '../../ir/node.js';
 import { inferShapes } from '../../ir/shape-inference.js';
 import { type Shape, shapeOf, type ValueType } from '../../ir/types.js';
+import { LAYOUT_RULES, type LayoutContext } from './layout-rules.js';
 
 /**
  * A tensor whose channels belong to a group: channel c is indices [offset + c·block, offset + (c+1)·block)
@@ -119,7 +120,7 @@ function isDepthwise(n: Node): boolean {
   return g > 1 && !!w && w.dims[0] === g && w.dims[1] === 1;
 }
 
-class GroupBuilder {
+class GroupBuilder implements LayoutContext {
   readonly members = new Map<Value, Member>();
   readonly slices = new Map<string, Slice>();
   readonly depthwise = new Set<Node>();
@@ -172,6 +173,14 @@ class GroupBuilder {
     return this.shapes.get(v)?.length;
   }
 
+  shape(v: Value): Shape | undefined {
+    return this.shapes.get(v);
+  }
+
+  reshapeEdit(node: Node, position: number, unit: number): void {
+    this.reshapes.set(node, { node, position, unit });
+  }
+
   /** A weight with other readers couples them: each must see the same channels in the same place. */
   private coupleSharedWeight(w: Value, node: Node, side: 'out' | 'in', m: Member): void {
     for (const u of w.uses) {
@@ -214,12 +223,8 @@ class GroupBuilder {
       n.inputs.forEach((x, i) => x && this.operand(n, i, m));
       return;
     }
-    if (n.opType === 'Flatten') return this.flatten(n, m, 'up');
-    if (n.opType === 'Transpose') return this.transpose(n, m, 'up');
-    if (n.opType === 'Squeeze' || n.opType === 'Unsqueeze') return this.squeeze(n, m, 'up');
-    if (n.opType === 'Reshape') return this.reshape(n, m, 'up');
-    if (n.opType === 'Pad') return this.pad(n, m, 'up');
-    if (n.opType === 'Concat') return this.concat(n, m, 'up');
+    const layout = LAYOUT_RULES[n.opType];
+    if (layout) return layout(this, n, m, 'up', -1);
     this.block(`${n.describe()} produces the channels`);
   }
 
@@ -260,13 +265,11 @@ class GroupBuilder {
       n.inputs.forEach((x, i) => x && i !== index && this.operand(n, i, m));
       return;
     }
-    if (n.opType === 'Flatten') return this.flatten(n, m, 'down');
-    if (n.opType === 'Transpose') return this.transpose(n, m, 'down');
-    if ((n.opType === 'Squeeze' || n.opType === 'Unsqueeze' || n.opType === 'Reshape' || n.opType === 'Pad') && index !== 0) return this.block(`${n.describe()} reads the channels as input ${index}`);
-    if (n.opType === 'Squeeze' || n.opType === 'Unsqueeze') return this.squeeze(n, m, 'down');
-    if (n.opType === 'Reshape') return this.reshape(n, m, 'down');
-    if (n.opType === 'Pad') return this.pad(n, m, 'down');
-    if (n.opType === 'Concat') return this.concat(n, m, 'down', index);
+    const layout = LAYOUT_RULES[n.opType];
+    if (layout) {
+      if (index !== 0 && n.opType !== 'Concat') return this.block(`${n.describe()} reads the channels as input ${index}`);
+      return layout(this, n, m, 'down', index);
+    }
     this.block(`${n.describe()} reads the channels`);
   }
 
@@ -322,109 +325,6 @@ class GroupBuilder {
     }
   }
 
-  /** Flatten(axis f) of [..., C·b, rest...] → [outer, C·b·∏rest]: channels become blocks of ∏rest. */
-  private flatten(n: Node, m: Member, dir: 'up' | 'down'): void {
-    const inShape = this.shapes.get(n.inputs[0]!);
-    const f = n.attrInt('axis', 1);
-    if (!inShape) return this.block(`${n.describe()}: input shape unknown`);
-    const r = inShape.length;
-    const fa = f < 0 ? f + r : f;
-    const rest = inShape.slice(fa + 1);
-    if (!rest.every((d) => typeof d === 'number')) return this.block(`${n.describe()}: flattened dims are not static`);
-    const inner = (rest as number[]).reduce((a, b) => a * b, 1);
-    if (dir === 'down') {
-      if (r + m.axis !== fa) return this.block(`${n.describe()} flattens the channels with leading dims`);
-      this.join(n.outputs[0]!, -1, m.block * inner, m.offset * inner, m.width * inner);
-    } else {
-      if (m.axis !== -1 || m.block % inner || m.offset % inner || m.width % inner) return this.block(`${n.describe()} produces the channels`);
-      this.join(n.inputs[0]!, fa - r, m.block / inner, m.offset / inner, m.width / inner);
-    }
-  }
-
-  /** Squeeze/Unsqueeze with constant axes: the channel axis moves by the axes removed or added after it. */
-  private squeeze(n: Node, m: Member, dir: 'up' | 'down'): void {
-    const inRank = this.rank(n.inputs[0]!);
-    const outRank = this.rank(n.outputs[0]!);
-    const axesInit = n.inputs[1]?.initializer;
-    const axes = axesInit ? Array.from(axesInit.toArray() as BigInt64Array, Number) : n.attrInts('axes');
-    if (inRank === undefined || outRank === undefined || !axes) return this.block(`${n.describe()}: axes or ranks unknown`);
-    // Positions of the bigger tensor that the smaller one keeps, in order.
-    const big = n.opType === 'Squeeze' ? inRank : outRank;
-    const gone = new Set(axes.map((a) => (a < 0 ? a + big : a)));
-    const kept = Array.from({ length: big }, (_, i) => i).filter((i) => !gone.has(i));
-    const small = kept.length;
-    const fromBig = (neg: number): number | undefined => {
-      const k = kept.indexOf(big + neg);
-      return k < 0 ? undefined : k - small;
-    };
-    const toBig = (neg: number): number => kept[small + neg]! - big;
-    const squeezing = n.opType === 'Squeeze';
-    const goingBigToSmall = squeezing === (dir === 'down');
-    const axis = goingBigToSmall ? fromBig(m.axis) : toBig(m.axis);
-    if (axis === undefined) return this.block(`${n.describe()} removes the channel axis`);
-    this.join(dir === 'down' ? n.outputs[0]! : n.inputs[0]!, axis, m.block, m.offset, m.width);
-  }
-
-  /**
-   * Reshape that keeps the last axis (the channels) and only regroups the leading ones, as exporters write
-   * around 2-D Gemms: [B, S, C] ↔ [B·S, C]. Its shape must be a constant; an explicit C gets rewritten.
-   */
-  private reshape(n: Node, m: Member, dir: 'up' | 'down'): void {
-    const shapeInit = n.inputs[1]?.initializer;
-    const inShape = this.shapes.get(n.inputs[0]!);
-    const outShape = this.shapes.get(n.outputs[0]!);
-    const width = m.width;
-    if (!shapeInit || m.axis !== -1 || inShape?.at(-1) !== width || outShape?.at(-1) !== width) return this.block(`${n.describe()} ${dir === 'down' ? 'reads' : 'produces'} the channels`);
-    const shape = Array.from(shapeInit.toArray() as BigInt64Array, Number);
-    const last = shape.length - 1;
-    if (shape[last] === width) this.reshapes.set(n, { node: n, position: last, unit: m.block });
-    else if (shape[last] !== -1 || shape.slice(0, last).some((d) => d === -1)) return this.block(`${n.describe()} moves the channels`);
-    this.join(dir === 'down' ? n.outputs[0]! : n.inputs[0]!, -1, m.block, m.offset, m.width);
-  }
-
-  /** Pad that pads no channel: the channels pass through (pads from the input, or the attribute before opset 11). */
-  private pad(n: Node, m: Member, dir: 'up' | 'down'): void {
-    const padsInit = n.inputs[1]?.initializer;
-    const pads = padsInit ? Array.from(padsInit.toArray() as BigInt64Array, Number) : n.attrInts('pads');
-    const r = this.rank(n.inputs[0]!);
-    if (!pads || r === undefined || pads.length !== 2 * r || (n.inputs[3] ?? null) !== null) return this.block(`${n.describe()}: pads unknown`);
-    const p = r + m.axis;
-    if (pads[p] !== 0 || pads[p + r] !== 0) return this.block(`${n.describe()} pads the channels`);
-    this.join(dir === 'down' ? n.outputs[0]! : n.inputs[0]!, m.axis, m.block, m.offset, m.width);
-  }
-
-  /**
-   * Concat along the channel axis: each input's channels are one range of the output's, so a group keeps
-   * its channels at an offset past the concat (its consumers' weights are sliced in that range only) and,
-   * going up, returns to the one input that holds its range. Concat along another axis couples nothing
-   * this analysis follows.
-   */
-  private concat(n: Node, m: Member, dir: 'up' | 'down', index = -1): void {
-    const sizes = n.inputs.map((x) => (x ? this.shapes.get(x) : undefined));
-    const r = sizes[0]?.length;
-    const a = n.attrInt('axis', 0);
-    if (r === undefined || (a < 0 ? a + r : a) !== r + m.axis) return this.block(`${n.describe()} joins tensors along another axis than the channels`);
-    const along = sizes.map((s) => s?.[r + m.axis]);
-    if (!along.every((d) => typeof d === 'number')) return this.block(`${n.describe()}: input sizes on the channel axis unknown`);
-    const starts = (along as number[]).map((_, i) => (along as number[]).slice(0, i).reduce((p, q) => p + q, 0));
-    const total = (along as number[]).reduce((p, q) => p + q, 0);
-    if (dir === 'down') {
-      if (n.inputs.filter((x) => x === m.value).length > 1) return this.block(`${n.describe()} reads '${m.value.name}' twice`);
-      return this.join(n.outputs[0]!, m.axis, m.block, starts[index]! + m.offset, total);
-    }
-    const end = m.offset + this.channels * m.block;
-    const j = starts.findIndex((st, i) => st <= m.offset && end <= st + (along[i] as number));
-    if (j < 0) return this.block(`${n.describe()}: the channels straddle two inputs`);
-    this.join(n.inputs[j]!, m.axis, m.block, m.offset - starts[j]!, along[j] as number);
-  }
-
-  private transpose(n: Node, m: Member, dir: 'up' | 'down'): void {
-    const perm = n.attrInts('perm');
-    if (!perm) return this.block(`${n.describe()} without perm`);
-    const r = perm.length;
-    if (dir === 'down') this.join(n.outputs[0]!, perm.indexOf(r + m.axis) - r, m.block, m.offset, m.width);
-    else this.join(n.inputs[0]!, perm[r + m.axis]! - r, m.block, m.offset, m.width);
-  }
 }
 
 /**

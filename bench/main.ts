@@ -6,11 +6,12 @@ import { codecBench } from './codec.js';
 import { distillBench } from './distill.js';
 import { optimizerBench } from './optimizer.js';
 import { profileBench } from './profile.js';
+import { pruneBench } from './prune.js';
 import { quantizeBench } from './quantize.js';
 import { trainBench } from './train.js';
 import { trainKernelsBench } from './train-kernels.js';
 
-const BENCHES: Record<string, (args: string[]) => Promise<Record<string, unknown>>> = { codec: codecBench, profile: profileBench, train: trainBench, quantize: quantizeBench, optimizer: optimizerBench, 'train-kernels': trainKernelsBench, distill: distillBench };
+const BENCHES: Record<string, (args: string[]) => Promise<Record<string, unknown>>> = { codec: codecBench, profile: profileBench, train: trainBench, quantize: quantizeBench, optimizer: optimizerBench, 'train-kernels': trainKernelsBench, distill: distillBench, prune: pruneBench };
 
 async function main(): Promise<number> {
   const [name, ...rest] = process.argv.slice(2);

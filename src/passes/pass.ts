@@ -75,7 +75,7 @@ export class PassManager {
         if (this.opts.verify !== false) verify(result.model);
       } catch (e) {
         if (isFrugalError(e)) throw new FrugalError(e.code, `pass '${pass.name}': ${e.message}`, { cause: e });
-        throw new FrugalError('E_INVALID_MODEL', `pass '${pass.name}' failed: ${(e as Error).message}`, { cause: e });
+        throw new FrugalError('E_INTERNAL', `pass '${pass.name}' failed: ${(e as Error).message}`, { cause: e });
       }
       if (proof && result.modified && !proof.skipped) {
         const after = await proveInRuntime(result.model);

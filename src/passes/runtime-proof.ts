@@ -4,6 +4,7 @@
  * changed the model; a pass whose output does less than its input did (no longer loads, or no longer
  * runs on the same seeded random inputs) fails with the runtime's reason instead of reporting success.
  */
+import { FrugalError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import { createSession, feedSpecsOf, randomFeeds } from '../runtime/index.js';
 
@@ -54,7 +55,9 @@ export async function proveInRuntime(model: Model): Promise<RuntimeProof> {
     return { loaded: false, ran: false, reason: firstLine(e) };
   }
   try {
-    await session.run(randomFeeds(feedSpecsOf(model), { seed: 0 }));
+    // Non-tensor outputs (ZipMap's maps) cannot be fetched through the Node binding; the tensors can.
+    const outputs = model.graph.outputs.filter((o) => !o.type || o.type.kind === 'tensor').map((o) => o.name);
+    await session.run(randomFeeds(feedSpecsOf(model), { seed: 0 }), outputs.length ? { outputs } : {});
     return { loaded: true, ran: true };
   } catch (e) {
     return { loaded: true, ran: false, reason: firstLine(e) };
@@ -78,4 +81,15 @@ export function judgeProof(passName: string, before: RuntimeProof, after: Runtim
   if (!before.loaded) return { warning: `pass '${passName}': the input model does not load in ONNX Runtime either (${before.reason}), so the output was not proven` };
   if (!before.ran) return { warning: `pass '${passName}': the output loads in ONNX Runtime; it was not run because the input does not run on random inputs either (${before.reason})` };
   return {};
+}
+
+/**
+ * For passes that prove their own output (pruning, whose graph surgery is checked as a postcondition):
+ * proves `model` against its input's proof `before`, throws E_UNSUPPORTED naming the pass when the
+ * output does less in ONNX Runtime than the input did, and returns what was proven, in words.
+ */
+export async function requireProven(passName: string, before: RuntimeProof, model: Model): Promise<string> {
+  const verdict = judgeProof(passName, before, await proveInRuntime(model));
+  if (verdict.error) throw new FrugalError('E_UNSUPPORTED', verdict.error);
+  return verdict.warning ?? 'loads and runs';
 }

@@ -10,3 +10,4 @@ export * from './trainer.js';
 export { prepareForTraining } from './prepare.js';
 export * from './loss-scaling.js';
 export * from './distill/index.js';
+export * from './prune-recipe.js';

@@ -114,6 +114,12 @@ export interface TrainOptions {
   stopAfterSteps?: number;
   /** Measure the energy of the run and of each epoch run in this call (`TrainResult.energy`). */
   measureEnergy?: boolean;
+  /**
+   * Called after every optimizer step (skipped steps included) with the step count and the live fp32
+   * weights by name, which it may edit in place: pruning re-applies its masks here so pruned weights stay
+   * exactly zero whatever momentum and weight decay do, and gradual pruning grows its masks.
+   */
+  afterStep?: (step: number, weights: ReadonlyMap<string, Float32Array>) => void;
 }
 
 export interface ProgressEvent {
@@ -426,6 +432,7 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
         }
         progress.step++;
         stepsThisCall++;
+        opts.afterStep?.(progress.step, weights);
         optimizerSeconds += (performance.now() - r1) / 1000;
         const elapsed = (performance.now() - trainStart - evalMs) / 1000;
         const event: ProgressEvent = { epoch: progress.epoch, epochs, step: progress.step, totalSteps, loss: finalLoss, lr, samplesPerSec: samplesThisCall / Math.max(elapsed, 1e-9) };

@@ -178,3 +178,15 @@ describe('bad input: typed one-line errors, non-zero exit, no output file', () =
     assert.deepEqual(leftovers, []);
   });
 });
+
+test('output piped into a reader that leaves early (frugal ... | head): quiet exit 0, no stack trace', async () => {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [path.resolve('dist/src/cli/bin.js'), 'inspect', path.resolve('models/spam-transformer.onnx')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // Read the first chunk, then close our end of the pipe as `head -1` does.
+  child.stdout.once('data', () => child.stdout.destroy());
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(code, 0, `exit code (stderr: ${stderr})`);
+  assert.doesNotMatch(stderr, /EPIPE|\n\s+at /);
+});

@@ -225,6 +225,50 @@ export async function trainModel(opts: TrainOptions): Promise<TrainResult> {
 }
 
 async function runTraining(opts: TrainOptions): Promise<TrainResult> {
+  const run = setupRun(opts);
+  const start = await resumeRun(run);
+  const sessions = await openSessions(run);
+  try {
+    const loop = await trainLoop(run, start, sessions);
+    return runResult(run, start, loop);
+  } finally {
+    for (const s of [sessions.train, sessions.evaluation, sessions.teacher]) await s?.release();
+  }
+}
+
+/**
+ * Everything a run needs that the options determine, built before any session: data, schedule,
+ * training graph, weights (in the optimizer's memory) and the optimizer. `stats` (running statistics)
+ * is replaced by a resume and by every step.
+ */
+interface RunSetup {
+  opts: TrainOptions;
+  t0: number;
+  batchSize: number;
+  accumulate: number;
+  seed: number;
+  loss: LossSpec;
+  scaler: DynamicLossScaler | undefined;
+  feed: ReturnType<typeof openDatasetFeed>;
+  microPerEpoch: number;
+  totalSteps: number;
+  epochs: number;
+  schedule: Parameters<typeof learningRateAt>[0];
+  trainGraph: Model;
+  binding: ReturnType<typeof buildTrainingModel>['binding'];
+  weightNames: string[];
+  statNames: string[];
+  weights: Map<string, Float32Array>;
+  stats: Map<string, Float32Array>;
+  dims: Map<string, number[]>;
+  simd: SimdOptimizer | undefined;
+  optimizer: ReturnType<typeof createOptimizer> | undefined;
+  /** The arrays the SIMD/JS optimizers update in place (a resume writes into them too). */
+  params: Float32Array[];
+  fingerprint: string;
+}
+
+function setupRun(opts: TrainOptions): RunSetup {
   const t0 = performance.now();
   const batchSize = intOpt(opts.batchSize, 'batch size', 64);
   const accumulate = intOpt(opts.accumulate, 'accumulate', 1);
@@ -266,7 +310,7 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const weightNames = binding.weights.map((w) => w.name);
   const statNames = binding.runningStats.map((s) => s.input);
   const weights = initializerArrays(opts.model, weightNames);
-  let stats = initializerArrays(opts.model, statNames);
+  const stats = initializerArrays(opts.model, statNames);
   const dims = new Map([...binding.weights.map((w) => [w.name, w.dims] as const), ...binding.runningStats.map((s) => [s.input, s.dims] as const)]);
   const paramInfos = binding.weights.map((w) => ({ name: w.name, size: weights.get(w.name)!.length, decay: w.decay }));
   // The SIMD kernels unless the update is in the graph (its state then lives in FusedState, below); the
@@ -286,6 +330,19 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const params = weightNames.map((n) => weights.get(n)!);
   const fingerprint = JSON.stringify({ dataset: feed.name, train: feed.counts.train, batchSize, accumulate, seed, optimizer: optCfg.kind, weights: binding.weights.map((w) => [w.name, w.dims]), ...(mixed ? { precision: 'fp16' } : {}) });
 
+  return { opts, t0, batchSize, accumulate, seed, loss, scaler, feed, microPerEpoch, totalSteps, epochs, schedule, trainGraph, binding, weightNames, statNames, weights, stats, dims, simd, optimizer, params, fingerprint };
+}
+
+/** Where the run starts: from scratch, or from `opts.checkpoint` when resuming (weights, stats, optimizer, progress). */
+interface RunStart {
+  progress: TrainingProgress;
+  resumedFrom: TrainResult['resumedFrom'];
+  /** The in-graph optimizer's state (fresh zeros, or from the checkpoint). */
+  fusedState: FusedState | undefined;
+}
+
+async function resumeRun(run: RunSetup): Promise<RunStart> {
+  const { opts, fingerprint, weightNames, weights, statNames, optimizer, scaler, binding } = run;
   let progress: TrainingProgress = { epoch: 0, batchInEpoch: 0, step: 0, samples: 0, epochLossSum: 0, epochBatches: 0, history: [] };
   let resumedFrom: TrainResult['resumedFrom'];
   let resumedOptimizer: OptimizerState | undefined;
@@ -295,7 +352,7 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
       throw new FrugalError('E_USAGE', `checkpoint '${opts.checkpoint}' is from a different run (dataset, batch size, seed, optimizer or weights differ); remove it or match the original options`);
     }
     for (const n of weightNames) weights.get(n)!.set(ck.weights.get(n)!);
-    stats = new Map(statNames.map((n) => [n, ck.stats.get(n)!]));
+    run.stats = new Map(statNames.map((n) => [n, ck.stats.get(n)!]));
     resumedOptimizer = ck.optimizer;
     optimizer?.load(ck.optimizer);
     progress = ck.progress;
@@ -308,178 +365,221 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const fusedState = binding.fused ? new FusedState(binding.fused, weights) : undefined;
   if (fusedState && resumedOptimizer) fusedState.load(resumedOptimizer);
 
+  return { progress, resumedFrom, fusedState };
+}
+
+interface RunSessions {
+  train: FrugalSession;
+  evaluation: FrugalSession | undefined;
+  teacher: FrugalSession | undefined;
+}
+
+/** The ORT sessions of a run: the training graph, the evaluation graph and an online teacher. */
+async function openSessions(run: RunSetup): Promise<RunSessions> {
+  const { opts, trainGraph, weightNames, statNames } = run;
   const threads = opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {};
   const ep = opts.ep ? { ep: opts.ep } : {};
-  const sessions: FrugalSession[] = [];
+  const opened: FrugalSession[] = [];
+  const open = async (model: Model, name: string): Promise<FrugalSession> => {
+    const session = await createSession(model, { ...threads, ...ep, name });
+    opened.push(session);
+    return session;
+  };
   try {
-    const trainSession = await createSession(trainGraph, { ...threads, ...ep, name: 'training graph' });
-    sessions.push(trainSession);
-    const evalSession = opts.evaluate === false ? undefined : await createSession(buildEvalModel(opts.model, [...weightNames, ...statNames]), { ...threads, ...ep, name: 'evaluation graph' });
-    if (evalSession) sessions.push(evalSession);
-    const teacher = opts.teacher ? await createSession(opts.teacher, { ...threads, ...ep, name: 'teacher' }) : undefined;
-    if (teacher) sessions.push(teacher);
+    const train = await open(trainGraph, 'training graph');
+    const evaluation = opts.evaluate === false ? undefined : await open(buildEvalModel(opts.model, [...weightNames, ...statNames]), 'evaluation graph');
+    const teacher = opts.teacher ? await open(opts.teacher, 'teacher') : undefined;
+    return { train, evaluation, teacher };
+  } catch (e) {
+    // A session that failed to open must not leak the ones opened before it.
+    for (const session of opened) await session.release();
+    throw e;
+  }
+}
 
-    // fp32 weight tensors are reused while their array stays the same (the SIMD and JS optimizers update
-    // in place; the in-graph one swaps buffers each step).
-    const tensorCache = new Map<string, ort.Tensor>();
-    const f32Tensor = (name: string, data: Float32Array, dims: number[]): ort.Tensor => {
-      let t = tensorCache.get(name);
-      if (!t || t.data !== data) tensorCache.set(name, (t = new ort.Tensor('float32', data, dims)));
-      return t;
-    };
-    /** Weights and statistics as fed: fp32 to the evaluation graph, each weight's own type to the training graph. */
-    const paramFeeds = (forTraining = false): Record<string, ort.Tensor> => {
-      const f: Record<string, ort.Tensor> = {};
-      for (const w of binding.weights) {
-        const data = weights.get(w.name)!;
-        // Mixed precision: the fp32 master copy rounded to float16 (ties to even) each step.
-        f[w.name] = forTraining && w.dtype === 'float16' ? new ort.Tensor('float16', float32ToFloat16Bits(data), w.dims) : f32Tensor(w.name, data, w.dims);
-      }
-      for (const s of binding.runningStats) f[s.input] = new ort.Tensor('float32', stats.get(s.input)!, s.dims);
-      return f;
-    };
-    const save = async () => {
-      if (!opts.checkpoint) return;
-      if (scaler) progress.lossScale = scaler.state();
-      const ck: Checkpoint = { progress, fingerprint, weights, stats, optimizer: fusedState ? fusedState.state() : optimizer!.state() };
-      await saveCheckpoint(opts.checkpoint, ck, dims);
-    };
-    const classes = feed.numClasses;
-    const smoothing = loss.kind === 'mse' ? 0 : loss.labelSmoothing ?? 0;
-    const accumulator = new GradientAccumulator();
-    // float32 gradients straight into the SIMD optimizer's memory (float16 ones are widened first).
-    const gradTargets = simd
-      ? Object.fromEntries(binding.weights.flatMap((w, i) => (w.dtype === 'float32' ? [[w.gradient, new ort.Tensor('float32', simd.gradView(i), w.dims)] as const] : [])))
-      : undefined;
-    let overflowInStep = false;
-    const wanted = [binding.loss, ...(fusedState ? [] : binding.weights.map((w) => w.gradient)), ...binding.runningStats.map((s) => s.output)];
-    let runSeconds = 0;
-    let optimizerSeconds = 0;
-    let samplesThisCall = 0;
-    let stepsThisCall = 0;
-    let finalLoss = Number.NaN;
-    let stopped = false;
-    const trainStart = performance.now();
-    let evalMs = 0;
+/** What the loop measured, for the result. */
+interface LoopResult {
+  progress: TrainingProgress;
+  finalLoss: number;
+  runSeconds: number;
+  optimizerSeconds: number;
+  samplesThisCall: number;
+  trainSeconds: number;
+  stopped: boolean;
+}
 
-    const evaluate = async () => {
-      if (!evalSession) return undefined;
-      const e0 = performance.now();
-      const r = await accuracyOnTest(evalSession, feed, 256, paramFeeds());
-      evalMs += performance.now() - e0;
-      return r.accuracy;
-    };
+/** Steps until `totalSteps` (or `stopAfterSteps`): feeds, runs, updates, evaluates each epoch, checkpoints. */
+async function trainLoop(run: RunSetup, start: RunStart, sessions: RunSessions): Promise<LoopResult> {
+  const { opts, batchSize, accumulate, seed, loss, scaler, feed, microPerEpoch, totalSteps, epochs, schedule, binding, weightNames, weights, dims, simd, optimizer, params, fingerprint } = run;
+  const { fusedState } = start;
+  const { train: trainSession, evaluation: evalSession, teacher } = sessions;
+  const stats = run.stats;
+  let progress = start.progress;
+  // fp32 weight tensors are reused while their array stays the same (the SIMD and JS optimizers update
+  // in place; the in-graph one swaps buffers each step).
+  const tensorCache = new Map<string, ort.Tensor>();
+  const f32Tensor = (name: string, data: Float32Array, dims: number[]): ort.Tensor => {
+    let t = tensorCache.get(name);
+    if (!t || t.data !== data) tensorCache.set(name, (t = new ort.Tensor('float32', data, dims)));
+    return t;
+  };
+  /** Weights and statistics as fed: fp32 to the evaluation graph, each weight's own type to the training graph. */
+  const paramFeeds = (forTraining = false): Record<string, ort.Tensor> => {
+    const f: Record<string, ort.Tensor> = {};
+    for (const w of binding.weights) {
+      const data = weights.get(w.name)!;
+      // Mixed precision: the fp32 master copy rounded to float16 (ties to even) each step.
+      f[w.name] = forTraining && w.dtype === 'float16' ? new ort.Tensor('float16', float32ToFloat16Bits(data), w.dims) : f32Tensor(w.name, data, w.dims);
+    }
+    for (const s of binding.runningStats) f[s.input] = new ort.Tensor('float32', stats.get(s.input)!, s.dims);
+    return f;
+  };
+  const save = async () => {
+    if (!opts.checkpoint) return;
+    if (scaler) progress.lossScale = scaler.state();
+    const ck: Checkpoint = { progress, fingerprint, weights, stats, optimizer: fusedState ? fusedState.state() : optimizer!.state() };
+    await saveCheckpoint(opts.checkpoint, ck, dims);
+  };
+  const classes = feed.numClasses;
+  const smoothing = loss.kind === 'mse' ? 0 : loss.labelSmoothing ?? 0;
+  const accumulator = new GradientAccumulator();
+  // float32 gradients straight into the SIMD optimizer's memory (float16 ones are widened first).
+  const gradTargets = simd
+    ? Object.fromEntries(binding.weights.flatMap((w, i) => (w.dtype === 'float32' ? [[w.gradient, new ort.Tensor('float32', simd.gradView(i), w.dims)] as const] : [])))
+    : undefined;
+  let overflowInStep = false;
+  const wanted = [binding.loss, ...(fusedState ? [] : binding.weights.map((w) => w.gradient)), ...binding.runningStats.map((s) => s.output)];
+  let runSeconds = 0;
+  let optimizerSeconds = 0;
+  let samplesThisCall = 0;
+  let stepsThisCall = 0;
+  let finalLoss = Number.NaN;
+  let stopped = false;
+  const trainStart = performance.now();
+  let evalMs = 0;
 
-    opts.onStart?.();
-    outer: while (progress.step < totalSteps) {
-      const order = [...batches(feed.counts.train, batchSize, { shuffle: true, seed: epochSeed(seed, progress.epoch) })];
-      for (let bi = progress.batchInEpoch; bi < microPerEpoch; bi++) {
-        const b = feed.batch('train', order[bi]!, progress.epoch);
-        const extra = opts.batchFeeds?.(order[bi]!, progress.epoch) ?? {};
-        const feeds: Record<string, ort.Tensor> = { ...b.feeds, ...paramFeeds(true), ...extra };
-        if (scaler) feeds[binding.lossScale!] = new ort.Tensor('float32', Float32Array.of(scaler.scale), []);
-        for (const li of binding.lossInputs) {
-          if (Object.hasOwn(extra, li.name)) continue;
-          if (li.role === 'auxiliary') throw new FrugalError('E_USAGE', `loss input '${li.name}' must be fed through batchFeeds`);
-          if (li.role === 'teacher' && !teacher) throw new FrugalError('E_USAGE', `loss input '${li.name}' needs teacher logits: give a teacher model or feed it through batchFeeds`);
-          if (li.role === 'target') feeds[li.name] = new ort.Tensor('float32', targetDistribution(b.labels, classes, smoothing), [b.count, classes]);
-          else {
-            const tOut = await teacher!.runOrt(b.feeds);
-            feeds[li.name] = tOut[teacher!.outputNames[0]!] as ort.Tensor;
-          }
-        }
-        const lr = learningRateAt(schedule, progress.step);
-        const r0 = performance.now();
-        const out = fusedState
-          ? await runFused(trainSession, feeds, wanted, fusedState, lr)
-          : await trainSession.runOrt(feeds, { outputs: wanted, ...(gradTargets ? { targets: gradTargets } : {}) });
-        const r1 = performance.now();
-        runSeconds += (r1 - r0) / 1000;
-        finalLoss = ((out[binding.loss] as ort.Tensor).data as Float32Array)[0]!;
-        if (!Number.isFinite(finalLoss)) throw new FrugalError('E_RUNTIME', `the loss became ${finalLoss} at step ${progress.step}; lower the learning rate (now ${lr}) or clip gradients`);
-        for (const s of binding.runningStats) stats.set(s.input, (out[s.output] as ort.Tensor).data as Float32Array);
-        progress.batchInEpoch = bi + 1;
-        progress.samples += b.count;
-        progress.epochLossSum += finalLoss;
-        progress.epochBatches++;
-        samplesThisCall += b.count;
+  const evaluate = async () => {
+    if (!evalSession) return undefined;
+    const e0 = performance.now();
+    const r = await accuracyOnTest(evalSession, feed, 256, paramFeeds());
+    evalMs += performance.now() - e0;
+    return r.accuracy;
+  };
 
-        const endOfEpoch = bi === microPerEpoch - 1;
-        if (fusedState) {
-          // The run already updated the weights (into the back buffers, now swapped to the front).
-          for (const n of weightNames) weights.set(n, fusedState.weight(n));
-        }
-        const grads = fusedState ? [] : binding.weights.map((w) => gradientOf(out[w.gradient] as ort.Tensor));
-        // Mixed precision: gradients come out multiplied by the loss scale; an inf or NaN in any
-        // micro-batch of the step means the scale overflowed float16, and the whole step is skipped.
-        if (scaler && !scaler.unscale(grads)) overflowInStep = true;
-        let g = grads;
-        if (accumulate > 1) {
-          accumulator.add(grads, b.count);
-          if (accumulator.micro < accumulate && !endOfEpoch) {
-            optimizerSeconds += (performance.now() - r1) / 1000;
-            continue;
-          }
-          g = accumulator.take();
-        }
-        // A step whose float16 gradients overflowed is skipped (mixed precision only).
-        const finite = !overflowInStep;
-        overflowInStep = false;
-        scaler?.update(finite);
-        if (optimizer && finite) {
-          if (opts.clipNorm !== undefined) clipGradNorm(g, opts.clipNorm);
-          optimizer.step(params, g, lr);
-        }
-        progress.step++;
-        stepsThisCall++;
-        opts.afterStep?.(progress.step, weights);
-        optimizerSeconds += (performance.now() - r1) / 1000;
-        const elapsed = (performance.now() - trainStart - evalMs) / 1000;
-        const event: ProgressEvent = { epoch: progress.epoch, epochs, step: progress.step, totalSteps, loss: finalLoss, lr, samplesPerSec: samplesThisCall / Math.max(elapsed, 1e-9) };
-        if (endOfEpoch || progress.step >= totalSteps) break;
-        opts.onProgress?.(event);
-        if (opts.checkpointEvery && progress.step % opts.checkpointEvery === 0) await save();
-        if (opts.stopAfterSteps !== undefined && stepsThisCall >= opts.stopAfterSteps) {
-          stopped = true;
-          break outer;
+  opts.onStart?.();
+  outer: while (progress.step < totalSteps) {
+    const order = [...batches(feed.counts.train, batchSize, { shuffle: true, seed: epochSeed(seed, progress.epoch) })];
+    for (let bi = progress.batchInEpoch; bi < microPerEpoch; bi++) {
+      const b = feed.batch('train', order[bi]!, progress.epoch);
+      const extra = opts.batchFeeds?.(order[bi]!, progress.epoch) ?? {};
+      const feeds: Record<string, ort.Tensor> = { ...b.feeds, ...paramFeeds(true), ...extra };
+      if (scaler) feeds[binding.lossScale!] = new ort.Tensor('float32', Float32Array.of(scaler.scale), []);
+      for (const li of binding.lossInputs) {
+        if (Object.hasOwn(extra, li.name)) continue;
+        if (li.role === 'auxiliary') throw new FrugalError('E_USAGE', `loss input '${li.name}' must be fed through batchFeeds`);
+        if (li.role === 'teacher' && !teacher) throw new FrugalError('E_USAGE', `loss input '${li.name}' needs teacher logits: give a teacher model or feed it through batchFeeds`);
+        if (li.role === 'target') feeds[li.name] = new ort.Tensor('float32', targetDistribution(b.labels, classes, smoothing), [b.count, classes]);
+        else {
+          const tOut = await teacher!.runOrt(b.feeds);
+          feeds[li.name] = tOut[teacher!.outputNames[0]!] as ort.Tensor;
         }
       }
-      // End of an epoch (or of the run mid-epoch): evaluate, record, checkpoint.
-      const accuracy = await evaluate();
-      const summary: EpochSummary = { epoch: progress.epoch, loss: progress.epochLossSum / Math.max(progress.epochBatches, 1), ...(accuracy !== undefined ? { accuracy } : {}) };
-      progress.history.push(summary);
+      const lr = learningRateAt(schedule, progress.step);
+      const r0 = performance.now();
+      const out = fusedState
+        ? await runFused(trainSession, feeds, wanted, fusedState, lr)
+        : await trainSession.runOrt(feeds, { outputs: wanted, ...(gradTargets ? { targets: gradTargets } : {}) });
+      const r1 = performance.now();
+      runSeconds += (r1 - r0) / 1000;
+      finalLoss = ((out[binding.loss] as ort.Tensor).data as Float32Array)[0]!;
+      if (!Number.isFinite(finalLoss)) throw new FrugalError('E_RUNTIME', `the loss became ${finalLoss} at step ${progress.step}; lower the learning rate (now ${lr}) or clip gradients`);
+      for (const s of binding.runningStats) stats.set(s.input, (out[s.output] as ort.Tensor).data as Float32Array);
+      progress.batchInEpoch = bi + 1;
+      progress.samples += b.count;
+      progress.epochLossSum += finalLoss;
+      progress.epochBatches++;
+      samplesThisCall += b.count;
+
+      const endOfEpoch = bi === microPerEpoch - 1;
+      if (fusedState) {
+        // The run already updated the weights (into the back buffers, now swapped to the front).
+        for (const n of weightNames) weights.set(n, fusedState.weight(n));
+      }
+      const grads = fusedState ? [] : binding.weights.map((w) => gradientOf(out[w.gradient] as ort.Tensor));
+      // Mixed precision: gradients come out multiplied by the loss scale; an inf or NaN in any
+      // micro-batch of the step means the scale overflowed float16, and the whole step is skipped.
+      if (scaler && !scaler.unscale(grads)) overflowInStep = true;
+      let g = grads;
+      if (accumulate > 1) {
+        accumulator.add(grads, b.count);
+        if (accumulator.micro < accumulate && !endOfEpoch) {
+          optimizerSeconds += (performance.now() - r1) / 1000;
+          continue;
+        }
+        g = accumulator.take();
+      }
+      // A step whose float16 gradients overflowed is skipped (mixed precision only).
+      const finite = !overflowInStep;
+      overflowInStep = false;
+      scaler?.update(finite);
+      if (optimizer && finite) {
+        if (opts.clipNorm !== undefined) clipGradNorm(g, opts.clipNorm);
+        optimizer.step(params, g, lr);
+      }
+      progress.step++;
+      stepsThisCall++;
+      opts.afterStep?.(progress.step, weights);
+      optimizerSeconds += (performance.now() - r1) / 1000;
       const elapsed = (performance.now() - trainStart - evalMs) / 1000;
-      opts.onProgress?.({ epoch: progress.epoch, epochs, step: progress.step, totalSteps, loss: finalLoss, lr: learningRateAt(schedule, Math.max(progress.step - 1, 0)), samplesPerSec: samplesThisCall / Math.max(elapsed, 1e-9), ...(accuracy !== undefined ? { accuracy } : {}), epochEnd: true });
-      if (progress.batchInEpoch >= microPerEpoch) progress = { ...progress, epoch: progress.epoch + 1, batchInEpoch: 0, epochLossSum: 0, epochBatches: 0 };
-      await save();
+      const event: ProgressEvent = { epoch: progress.epoch, epochs, step: progress.step, totalSteps, loss: finalLoss, lr, samplesPerSec: samplesThisCall / Math.max(elapsed, 1e-9) };
+      if (endOfEpoch || progress.step >= totalSteps) break;
+      opts.onProgress?.(event);
+      if (opts.checkpointEvery && progress.step % opts.checkpointEvery === 0) await save();
       if (opts.stopAfterSteps !== undefined && stepsThisCall >= opts.stopAfterSteps) {
-        stopped = progress.step < totalSteps;
-        break;
+        stopped = true;
+        break outer;
       }
     }
-
-    const trained = writeBack(opts.model, weights, stats, feed);
-    const trainSeconds = (performance.now() - trainStart - evalMs) / 1000;
-    const last = progress.history.at(-1);
-    return {
-      model: trained,
-      epochs: progress.history,
-      finalLoss,
-      ...(last?.accuracy !== undefined ? { finalAccuracy: last.accuracy } : {}),
-      steps: progress.step,
-      samples: progress.samples,
-      samplesPerSec: samplesThisCall / Math.max(trainSeconds, 1e-9),
-      wallSeconds: (performance.now() - t0) / 1000,
-      runSeconds,
-      optimizerSeconds,
-      ...(resumedFrom ? { resumedFrom } : {}),
-      ...(scaler ? { lossScale: scaler.state() } : {}),
-      stopped,
-      trainable: weightNames,
-    };
-  } finally {
-    for (const s of sessions) await s.release();
+    // End of an epoch (or of the run mid-epoch): evaluate, record, checkpoint.
+    const accuracy = await evaluate();
+    const summary: EpochSummary = { epoch: progress.epoch, loss: progress.epochLossSum / Math.max(progress.epochBatches, 1), ...(accuracy !== undefined ? { accuracy } : {}) };
+    progress.history.push(summary);
+    const elapsed = (performance.now() - trainStart - evalMs) / 1000;
+    opts.onProgress?.({ epoch: progress.epoch, epochs, step: progress.step, totalSteps, loss: finalLoss, lr: learningRateAt(schedule, Math.max(progress.step - 1, 0)), samplesPerSec: samplesThisCall / Math.max(elapsed, 1e-9), ...(accuracy !== undefined ? { accuracy } : {}), epochEnd: true });
+    if (progress.batchInEpoch >= microPerEpoch) progress = { ...progress, epoch: progress.epoch + 1, batchInEpoch: 0, epochLossSum: 0, epochBatches: 0 };
+    await save();
+    if (opts.stopAfterSteps !== undefined && stepsThisCall >= opts.stopAfterSteps) {
+      stopped = progress.step < totalSteps;
+      break;
+    }
   }
+
+  return { progress, finalLoss, runSeconds, optimizerSeconds, samplesThisCall, trainSeconds: (performance.now() - trainStart - evalMs) / 1000, stopped };
+}
+
+/** The trained forward model (weights and statistics written back) and the run's figures. */
+function runResult(run: RunSetup, start: RunStart, loop: LoopResult): TrainResult {
+  const { opts, t0, weights, weightNames, feed, scaler } = run;
+  const { progress, finalLoss, runSeconds, optimizerSeconds, samplesThisCall, trainSeconds, stopped } = loop;
+  const { resumedFrom } = start;
+  const trained = writeBack(opts.model, weights, run.stats, feed);
+  const last = progress.history.at(-1);
+  return {
+    model: trained,
+    epochs: progress.history,
+    finalLoss,
+    ...(last?.accuracy !== undefined ? { finalAccuracy: last.accuracy } : {}),
+    steps: progress.step,
+    samples: progress.samples,
+    samplesPerSec: samplesThisCall / Math.max(trainSeconds, 1e-9),
+    wallSeconds: (performance.now() - t0) / 1000,
+    runSeconds,
+    optimizerSeconds,
+    ...(resumedFrom ? { resumedFrom } : {}),
+    ...(scaler ? { lossScale: scaler.state() } : {}),
+    stopped,
+    trainable: weightNames,
+  };
 }
 
 /**

@@ -26,7 +26,7 @@ import { elemTypeOf } from '../../ir/types.js';
 import type { Pass, PassResult } from '../pass.js';
 import { type BlockQuantized, codeAt, packMatMulNBitsZeroPoints, quantizeBlockwise } from './int4-blockwise.js';
 import { raiseOpsetTo21 } from './int4-opset.js';
-import { dropUnusedInitializers } from './rewrite.js';
+import { dropUnusedInitializers } from '../../ir/rewrite.js';
 
 export interface Int4Options {
   /** Elements per block along the reduction axis: a power of two from 16 to 256 (default 32). */

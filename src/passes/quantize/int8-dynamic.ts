@@ -36,7 +36,7 @@ import {
   StatsCollector,
   transpose2d,
 } from './common.js';
-import { addConstant, dropUnusedInitializers, type Emit, emitBefore, replaceNode } from './rewrite.js';
+import { addConstant, dropUnusedInitializers, type Emit, emitBefore, replaceNode } from '../../ir/rewrite.js';
 
 export interface Int8DynamicOptions extends ExclusionOptions {
   /**

@@ -37,7 +37,7 @@ import {
   StatsCollector,
 } from './common.js';
 import { int8DynamicPass } from './int8-dynamic.js';
-import { addConstant, dropUnusedInitializers, emitBefore } from './rewrite.js';
+import { addConstant, dropUnusedInitializers, emitBefore } from '../../ir/rewrite.js';
 
 /** How each op takes part in QDQ quantization (a table, so new ops are one line). */
 export const QDQ_OPS: Readonly<Record<string, 'compute' | 'passthrough' | 'activation'>> = Object.freeze({

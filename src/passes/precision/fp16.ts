@@ -16,7 +16,7 @@
  *
  * Invariant: a converted value is float16 everywhere it is read, except through an inserted Cast.
  */
-import { checkExclusions } from '../quantize/common.js';
+import { checkExclusions } from '../exclusions.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';

@@ -14,7 +14,7 @@
  * Outputs of the rewritten ops are float, so no 4-bit tensor ever leaves the graph (onnxruntime-node
  * 1.30 aborts the process when asked to return one).
  */
-import { checkExclusions, exclusionReason } from './common.js';
+import { checkExclusions, exclusionReason } from '../exclusions.js';
 import { FrugalError } from '../../errors.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';

@@ -24,18 +24,9 @@ import type { Node, Value } from '../../ir/node.js';
 import { elemTypeOf } from '../../ir/types.js';
 import { type CpuFeatures, type Int8WeightScheme, recommendInt8Scheme } from '../../runtime/cpu-features.js';
 import type { Pass, PassResult } from '../pass.js';
-import {
-  checkExclusions,
-  exclusionReason,
-  type ExclusionOptions,
-  floatConstant,
-  quantizeWeight,
-  type QuantizedWeight,
-  requireOpset,
-  smallTensorReason,
-  StatsCollector,
-  transpose2d,
-} from './common.js';
+import { checkExclusions, exclusionReason, type ExclusionOptions, smallTensorReason, StatsCollector } from '../exclusions.js';
+import { quantizeWeight, type QuantizedWeight } from './quant-math.js';
+import { floatConstant, requireOpset, transpose2d } from './tensors.js';
 import { addConstant, dropUnusedInitializers, type Emit, emitBefore, replaceNode } from '../../ir/rewrite.js';
 
 export interface Int8DynamicOptions extends ExclusionOptions {

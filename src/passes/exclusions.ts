@@ -6,6 +6,7 @@ import { FrugalError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import type { Node } from '../ir/node.js';
 import type { Int8WeightScheme } from '../runtime/cpu-features.js';
+import { skip, type Skip, type SkipCode } from './rules.js';
 
 /** Which nodes a quantization pass must leave alone, and below what size a weight is not worth it. */
 export interface ExclusionOptions {
@@ -39,6 +40,18 @@ export function smallTensorReason(numel: number, opts: ExclusionOptions, default
   return numel < min ? `small weight (${numel} < ${min} elements)` : undefined;
 }
 
+/** `exclusionReason` as a rule's Skip (code 'excluded'), for `applyRules`'s `exclude`. */
+export function exclusionSkip(node: Node, opts: ExclusionOptions): Skip | undefined {
+  const why = exclusionReason(node, opts);
+  return why === undefined ? undefined : skip('excluded', why);
+}
+
+/** `smallTensorReason` as a rule's Skip (code 'small-weight'). */
+export function smallWeightSkip(numel: number, opts: ExclusionOptions, defaultMin = DEFAULT_MIN_ELEMENTS): Skip | undefined {
+  const why = smallTensorReason(numel, opts, defaultMin);
+  return why === undefined ? undefined : skip('small-weight', why);
+}
+
 /** Checks exclusion options: every excluded node name must exist (a typo would silently do nothing). */
 export function checkExclusions(model: Model, opts: ExclusionOptions): void {
   const names = new Set([...model.graph.allNodes()].map((n) => n.name));
@@ -54,6 +67,8 @@ export interface NodeReport {
   opType: string;
   /** What it became (quantized) or why not (skipped). */
   detail: string;
+  /** Why not, as a stable code (skipped nodes of passes written as rules; see rules.ts). */
+  code?: SkipCode;
 }
 
 /** Stats every quantization pass reports. */
@@ -63,6 +78,8 @@ export interface QuantizeStats {
   skipped: NodeReport[];
   /** Skip reasons with their counts (reasons are grouped by their text before any parenthesis). */
   skippedByReason: Record<string, number>;
+  /** Skipped nodes by code (those reported with one). */
+  skippedByCode: Partial<Record<SkipCode, number>>;
   /** The int8 weight scheme used and why it was chosen. */
   weightScheme: Int8WeightScheme;
   weightSchemeReason: string;
@@ -82,8 +99,8 @@ export class StatsCollector {
     this.quantized.push({ node: node.name, opType: node.opType, detail });
   }
 
-  skip(node: Node, reason: string): void {
-    this.skipped.push({ node: node.name, opType: node.opType, detail: reason });
+  skip(node: Node, reason: string, code?: SkipCode): void {
+    this.skipped.push({ node: node.name, opType: node.opType, detail: reason, ...(code ? { code } : {}) });
   }
 
   finish(scheme: Int8WeightScheme, schemeReason: string, extra: Record<string, unknown> = {}): QuantizeStats {
@@ -92,10 +109,13 @@ export class StatsCollector {
       const key = s.detail.replace(/\s*\(.*$/, '');
       byReason[key] = (byReason[key] ?? 0) + 1;
     }
+    const byCode: Partial<Record<SkipCode, number>> = {};
+    for (const s of this.skipped) if (s.code) byCode[s.code] = (byCode[s.code] ?? 0) + 1;
     return {
       quantized: this.quantized,
       skipped: this.skipped,
       skippedByReason: byReason,
+      skippedByCode: byCode,
       weightScheme: scheme,
       weightSchemeReason: schemeReason,
       weightBytesBefore: this.bytesBefore,

@@ -27,7 +27,7 @@ import { elemTypeOf } from '../../ir/types.js';
 import type { Pass, PassResult } from '../pass.js';
 import { type BlockQuantized, codeAt, packMatMulNBitsZeroPoints, quantizeBlockwise } from './int4-blockwise.js';
 import { raiseOpsetTo21 } from './int4-opset.js';
-import { dropUnusedInitializers } from '../../ir/rewrite.js';
+import { dropUnusedInitializers, replaceNode } from '../../ir/rewrite.js';
 
 export interface Int4Options {
   /** Elements per block along the reduction axis: a power of two from 16 to 256 (default 32). */
@@ -252,17 +252,6 @@ function markSource(ctx: Ctx, w: Value): void {
   ctx.replaced.add(w);
 }
 
-/** Swaps `old` for a new node computing the same output values. */
-function replaceNode(g: Graph, old: Node, init: NodeInit): Node {
-  const outs = old.outputs.map((v, i) => {
-    old.setOutput(i, null);
-    return v;
-  });
-  const node = g.addNode({ ...init, name: old.name, outputs: outs }, { before: old });
-  g.removeNode(old, true);
-  return node;
-}
-
 function rewriteMatMul(g: Graph, n: Node, { w, K, N, transB, c }: NBitsMatch, ctx: Ctx): void {
   const { o, symmetric } = ctx;
   const a = n.inputs[0]!;
@@ -289,12 +278,13 @@ function rewriteMatMul(g: Graph, n: Node, { w, K, N, transB, c }: NBitsMatch, ct
   const inputs: Array<Value | null> = [a, ...vals];
   if (inputs.length === 3 && bias) inputs.push(null);
   if (bias) inputs.push(null, bias);
-  replaceNode(g, n, {
+  replaceNode(g, n, [{
     opType: 'MatMulNBits',
+    name: n.name,
     domain: MS,
     inputs,
     attributes: { K, N, bits: 4, block_size: o.blockSize, ...(o.accuracyLevel ? { accuracy_level: o.accuracyLevel } : {}) },
-  });
+  }]);
 }
 
 /** B, scales and (asymmetric) zero points of MatMulNBits as initializers. */
@@ -339,13 +329,13 @@ function rewriteGather(g: Graph, n: Node, w: Value, ctx: Ctx): void {
     attributes: { gather_axis: 0, quantize_axis: 1, block_size: o.blockSize, bits: 4 },
   };
   if (!half) {
-    replaceNode(g, n, init);
+    replaceNode(g, n, [{ ...init, name: n.name }]);
     return;
   }
   // The op's output has the scales' type: gather in float16, then Cast to the float32 the graph expects.
   const y = n.outputs[0]!;
   const gathered = g.addNode({ ...init, name: g.uniqueNodeName(`${n.name || 'Gather'}_q4`), outputNames: [`${y.name}_f16`] }, { before: n });
-  replaceNode(g, n, { opType: 'Cast', inputs: [gathered.outputs[0]!], attributes: { to: DataType.FLOAT } });
+  replaceNode(g, n, [{ opType: 'Cast', name: n.name, inputs: [gathered.outputs[0]!], attributes: { to: DataType.FLOAT } }]);
 }
 
 /** QDQ form: DequantizeLinear(int4 weight, scales[, zero points], axis, block_size) feeds the original op. */

@@ -6,8 +6,12 @@ import { GraphBuilder } from '../src/ir/builder.js';
 import { DataType } from '../src/ir/dtype.js';
 import type { Node } from '../src/ir/node.js';
 import { addConstant, replaceNode } from '../src/ir/rewrite.js';
-import { decodeModel, encodeModelToBytes } from '../src/onnx/index.js';
+import { decodeModel, encodeModelToBytes, loadModel } from '../src/onnx/index.js';
 import { StatsCollector } from '../src/passes/exclusions.js';
+import { runPass } from '../src/passes/pass.js';
+import { fp16Pass } from '../src/passes/precision/fp16.js';
+import { int4WeightOnlyPass } from '../src/passes/quantize/int4.js';
+import { int8DynamicPass } from '../src/passes/quantize/int8-dynamic.js';
 import { applyRules, type RewriteRule, skip, SKIP_CODES } from '../src/passes/rules.js';
 import { createSession, feedSpecsOf, randomFeeds } from '../src/runtime/index.js';
 
@@ -111,4 +115,19 @@ test('applyRules: two rules claiming one op is an internal error', () => {
     () => applyRules(m.graph, [negRule, { ...refuseMatMul, ops: ['Neg'] }], { visits: [] }, { report: new StatsCollector() }),
     (e: unknown) => isFrugalError(e) && e.code === 'E_INTERNAL' && /Neg/.test(e.message),
   );
+});
+
+test('passes written as rules: every skipped node of int8-dynamic, int4 and fp16 carries a known code', async () => {
+  const file = new URL('../../models/spam-transformer.onnx', import.meta.url).pathname;
+  const i8 = (await runPass(int8DynamicPass({ weightScheme: 's8-reduced', excludeOpTypes: ['Gather'] }), await loadModel(file))).stats as { skipped: Array<{ code?: string }>; skippedByCode: Record<string, number> };
+  assert.ok(i8.skipped.length > 0);
+  assert.ok(i8.skipped.every((s) => SKIP_CODES.includes(s.code as never)), JSON.stringify(i8.skipped));
+  assert.equal(i8.skippedByCode['excluded'], 1);
+  assert.equal(Object.values(i8.skippedByCode).reduce((a, b) => a + b, 0), i8.skipped.length);
+  const i4 = (await runPass(int4WeightOnlyPass({ embeddings: false }), await loadModel(file))).stats as { skipped: Array<{ code: string }> };
+  assert.ok(i4.skipped.some((s) => s.code === 'disabled'), JSON.stringify(i4.skipped));
+  assert.ok(i4.skipped.every((s) => SKIP_CODES.includes(s.code as never)), JSON.stringify(i4.skipped));
+  const f16 = (await runPass(fp16Pass({ blockOps: ['Add'] }), await loadModel(file))).stats as { keptFloat32: Record<string, { code: string }> };
+  assert.equal(f16.keptFloat32['Add']?.code, 'excluded');
+  assert.ok(Object.values(f16.keptFloat32).every((k) => SKIP_CODES.includes(k.code as never)), JSON.stringify(f16.keptFloat32));
 });

@@ -60,7 +60,7 @@ test('fp16: io stays float32, blocked ops stay float32, constants clipped, no-op
   const ref = await outputs(clone(m), feeds);
   const r = await runPass(fp16Pass(), m);
   const s = r.stats as Fp16Stats;
-  assert.deepEqual(s.keptFloat32, { Exp: { count: 1, reason: 'overflow-prone in float16 (max 65504)' } });
+  assert.deepEqual(s.keptFloat32, { Exp: { count: 1, reason: 'overflow-prone in float16 (max 65504)', code: 'blocked' } });
   assert.equal(s.clipped, 2, 'two finite constants beyond ±65504');
   assert.equal(s.initializersConverted, 3);
   // Cast(to=float)(Exp) becomes the float32→float16 Cast the converted Add needs; the second Cast,

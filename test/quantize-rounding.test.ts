@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { computeScaleZeroPoint, quantizeWeight, quantRange, roundHalfEven } from '../src/passes/quantize/common.js';
+import { computeScaleZeroPoint, quantizeWeight, quantRange, roundHalfEven } from '../src/passes/quantize/quant-math.js';
 import { type BlockQuantized, codeAt, quantizeBlockwise } from '../src/passes/quantize/int4-blockwise.js';
 import { createRng } from '../src/util/rng.js';
 

@@ -8,3 +8,4 @@ export * from './model.js';
 export * from './builder.js';
 export * from './traversal.js';
 export * from './verify.js';
+export * from './rewrite.js';

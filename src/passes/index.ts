@@ -2,11 +2,13 @@
  * Passes: every model-to-model technique follows one contract (`Pass`: name, preconditions,
  * `run(model) → { model, modified, stats }`, postconditions) and runs through a `PassManager`, which
  * names the failing pass in its error. The quantization and precision modes are one table
- * (`QUANTIZE_MODES`); `applyQuantizeMode` runs a mode's pipeline as `frugal quantize` does.
+ * (`QUANTIZE_MODES`); `applyQuantizeMode` runs a mode's pipeline as `frugal quantize` does. Local rewrites
+ * are rules (`RewriteRule`: ops, check → match or a typed `Skip`, rewrite) applied by `applyRules`.
  */
 export * from './pass.js';
 export * from './registry.js';
 export { removeIdentityPass, deadCodePass } from './cleanup.js';
+export { applyRules, Skip, skip, SKIP_CODES, type AnyRewriteRule, type ApplyRulesOptions, type ApplyRulesResult, type RewriteRule, type RuleReport, type SkipCode } from './rules.js';
 export {
   int8DynamicPass,
   int8StaticPass,

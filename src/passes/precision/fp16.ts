@@ -16,7 +16,7 @@
  *
  * Invariant: a converted value is float16 everywhere it is read, except through an inserted Cast.
  */
-import { checkExclusions } from '../quantize/common.js';
+import { checkExclusions } from '../exclusions.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
@@ -28,6 +28,7 @@ import { elemTypeOf, shapeOf, tensorType } from '../../ir/types.js';
 import { float32ToBfloat16Bits, float32ToFloat16Bits } from '../../onnx/packing.js';
 import { FrugalError } from '../../errors.js';
 import type { Pass, PassResult } from '../pass.js';
+import { type Skip, skip, type SkipCode } from '../rules.js';
 import { blockedOps, FLOAT32_ONLY_INPUTS, FP16_CLIP_EXACT, FP16_CONTRIB_OPS } from './fp16-ops.js';
 
 export interface Fp16Options {
@@ -47,8 +48,8 @@ export interface Fp16Stats {
   [key: string]: unknown;
   to: 'float16' | 'bfloat16';
   convertedNodes: number;
-  /** Nodes kept in float32 that touch float tensors, by op type, with the reason. */
-  keptFloat32: Record<string, { count: number; reason: string }>;
+  /** Nodes kept in float32 that touch float tensors, by op type, with the (first such node's) reason and its code. */
+  keptFloat32: Record<string, { count: number; reason: string; code: SkipCode }>;
   initializersConverted: number;
   initializersKeptFloat32: number;
   /** Finite constant elements beyond ±65504 clipped to ±65504 (float16 only). */
@@ -120,7 +121,7 @@ function convert(model: Model, o: Fp16Options & { to: 'float16' | 'bfloat16'; pr
     if (why === null) continue; // nothing float about it
     if (why) {
       if (touches) {
-        const k = (stats.keptFloat32[n.qualifiedOp] ??= { count: 0, reason: why });
+        const k = (stats.keptFloat32[n.qualifiedOp] ??= { count: 0, reason: why.detail, code: why.code });
         k.count++;
       }
       continue;
@@ -220,29 +221,33 @@ function convert(model: Model, o: Fp16Options & { to: 'float16' | 'bfloat16'; pr
   return { model, modified: stats.convertedNodes > 0 || stats.castsInserted > 0, stats };
 }
 
-/** Undefined: convert. A string: keep in float32, for this reason. Null: the node has nothing float. */
-function keepReason(n: Node, o: Fp16Options, block: ReturnType<typeof blockedOps>): string | undefined | null {
+/**
+ * The pass's per-node check, in the vocabulary of rewrite rules (rules.ts): undefined: convert; a Skip:
+ * keep in float32, for this reason; null: the node has nothing float (the rule does not apply).
+ */
+function keepReason(n: Node, o: Fp16Options, block: ReturnType<typeof blockedOps>): Skip | undefined | null {
   if (n.opType === 'Constant' || n.opType === 'ConstantOfShape') {
     const t = n.attr('value');
     if (n.opType === 'ConstantOfShape' && t === undefined) return undefined; // default value: float32 zero
     if (!(t instanceof Tensor) || t.dtype !== F32) return null;
   }
-  if (o.excludeNodes?.includes(n.name)) return 'excluded by option';
+  if (o.excludeNodes?.includes(n.name)) return skip('excluded', 'excluded by option');
   const halfContrib = o.to === 'float16' && n.domain === 'com.microsoft' && FP16_CONTRIB_OPS.has(n.opType);
-  if (n.domain !== '' && n.domain !== 'ai.onnx' && !halfContrib) return `op of domain '${n.domain}' (only default-domain ops and ${[...FP16_CONTRIB_OPS].join('/')} are converted)`;
-  if (n.subgraphs().length) return 'holds subgraphs (kept in float32 with their bodies)';
-  if (o.blockOps?.includes(n.opType)) return 'blocked by option';
+  if (n.domain !== '' && n.domain !== 'ai.onnx' && !halfContrib) return skip('blocked', `op of domain '${n.domain}' (only default-domain ops and ${[...FP16_CONTRIB_OPS].join('/')} are converted)`);
+  if (n.subgraphs().length) return skip('subgraph', 'holds subgraphs (kept in float32 with their bodies)');
+  // blockOps carries the caller's op-type exclusions (`--exclude Conv`).
+  if (o.blockOps?.includes(n.opType)) return skip('excluded', 'blocked by option');
   const why = o.allowOps?.includes(n.opType) ? undefined : block.reason(n.opType);
-  if (why) return why;
-  if (n.outputs.some((v) => v && elemTypeOf(v.type) === undefined)) return 'an output type is unknown';
+  if (why) return skip('blocked', why);
+  if (n.outputs.some((v) => v && elemTypeOf(v.type) === undefined)) return skip('unknown-type', 'an output type is unknown');
   // A value of unknown type (written by an op that shape inference does not know) may well be float32:
   // reading it in a float16 node would bind one type parameter to two types, which ORT refuses.
-  if (n.inputs.some((v) => v && (elemTypeOf(v.type) ?? v.initializer?.dtype) === undefined)) return 'an input type is unknown';
+  if (n.inputs.some((v) => v && (elemTypeOf(v.type) ?? v.initializer?.dtype) === undefined)) return skip('unknown-type', 'an input type is unknown');
   if (o.to === 'float16' && !FP16_CLIP_EXACT.has(n.opType) && n.inputs.some((v, i) => !float32Only(n, i) && beyondHalfRange(v))) {
     // Clipping such a constant to ±65504 changes the op's result, not just its precision (measured:
     // PP-OCRv4 det's BatchNormalization running variance of 1e7..1e8 clipped to 65504 scaled its
     // output ~40×, cosine 0.82 vs float32). Its arithmetic needs float32's range anyway.
-    return 'a constant input holds values beyond float16\'s range (±65504)';
+    return skip('range', 'a constant input holds values beyond float16\'s range (±65504)');
   }
   return undefined;
 }

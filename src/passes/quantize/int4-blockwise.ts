@@ -10,7 +10,7 @@
  * zero point 8 (MatMulNBits's implied default), which is the same as a signed int4 code `code - 8`.
  * Padding elements of a last partial block get the code of zero, so they dequantize to exactly 0.
  */
-import { ROUNDING_MAGIC } from './common.js';
+import { ROUNDING_MAGIC } from './quant-math.js';
 
 /** The result of quantizing `rows` vectors of `len` elements block-wise. */
 export interface BlockQuantized {

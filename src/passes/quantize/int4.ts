@@ -14,7 +14,8 @@
  * Outputs of the rewritten ops are float, so no 4-bit tensor ever leaves the graph (onnxruntime-node
  * 1.30 aborts the process when asked to return one).
  */
-import { checkExclusions, exclusionReason } from './common.js';
+import { checkExclusions, exclusionSkip } from '../exclusions.js';
+import { applyRules, type AnyRewriteRule, type RewriteRule, Skip, skip, type SkipCode } from '../rules.js';
 import { FrugalError } from '../../errors.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
@@ -26,7 +27,7 @@ import { elemTypeOf } from '../../ir/types.js';
 import type { Pass, PassResult } from '../pass.js';
 import { type BlockQuantized, codeAt, packMatMulNBitsZeroPoints, quantizeBlockwise } from './int4-blockwise.js';
 import { raiseOpsetTo21 } from './int4-opset.js';
-import { dropUnusedInitializers } from './rewrite.js';
+import { dropUnusedInitializers, replaceNode } from '../../ir/rewrite.js';
 
 export interface Int4Options {
   /** Elements per block along the reduction axis: a power of two from 16 to 256 (default 32). */
@@ -58,6 +59,8 @@ export interface SkippedNode {
   node: string;
   opType: string;
   reason: string;
+  /** The reason as a stable code (see rules.ts). */
+  code: SkipCode;
 }
 
 export interface Int4Stats {
@@ -109,12 +112,15 @@ function runInt4(model: Model, o: Resolved): PassResult {
   const symmetric = o.symmetric ?? true;
   const minElements = o.minElements ?? 1024;
   const stats: Int4Stats = { format: o.format, blockSize: o.blockSize, symmetric, quantized: {}, padded: 0, skipped: [], bytesBefore: initializerBytes(model), bytesAfter: 0 };
-  const skip = (n: Node, reason: string): void => void stats.skipped.push({ node: n.name, opType: n.opType, reason });
+  const report = {
+    done: (n: Node): void => void (stats.quantized[n.opType] = (stats.quantized[n.opType] ?? 0) + 1),
+    skip: (n: Node, reason: string, code: SkipCode): void => void stats.skipped.push({ node: n.name, opType: n.opType, reason, code }),
+  };
 
   if (o.format === 'qdq' && model.opset < 21) {
     const problem = raiseOpsetTo21(model, true);
     if (problem) {
-      for (const n of model.graph.allNodes()) if (isCandidate(n)) skip(n, `the qdq form needs opset 21 and ${problem}; use format 'matmulnbits'`);
+      for (const n of model.graph.allNodes()) if (isCandidate(n)) report.skip(n, `the qdq form needs opset 21 and ${problem}; use format 'matmulnbits'`, 'opset');
       stats.bytesAfter = stats.bytesBefore;
       return { model, modified: false, stats };
     }
@@ -122,30 +128,9 @@ function runInt4(model: Model, o: Resolved): PassResult {
 
   // One quantized copy per (weight, layout): weights shared by several nodes are stored once.
   const cache = new Map<string, Value[]>();
-  const ctx: Ctx = { o, symmetric, cache, stats, replaced: new Set() };
-  for (const g of [...model.allGraphs()]) {
-    for (const n of [...g.nodes]) {
-      if (!isCandidate(n)) continue;
-      const excluded = exclusionReason(n, o);
-      if (excluded) {
-        skip(n, excluded);
-        continue;
-      }
-      if (n.opType === 'Gather' && o.embeddings === false) {
-        skip(n, 'embeddings disabled by option');
-        continue;
-      }
-      const w = weightOf(n);
-      const why = checkWeight(n, w, o.blockSize, minElements);
-      if (why) {
-        skip(n, why);
-        continue;
-      }
-      const done = o.format === 'qdq' ? rewriteQdq(g, n, w!, ctx) : n.opType === 'Gather' ? rewriteGather(g, n, w!, ctx) : rewriteMatMul(g, n, w!, ctx);
-      if (typeof done === 'string') skip(n, done);
-      else stats.quantized[n.opType] = (stats.quantized[n.opType] ?? 0) + 1;
-    }
-  }
+  const ctx: Ctx = { o, symmetric, minElements, cache, stats, replaced: new Set() };
+  const rules = o.format === 'qdq' ? QDQ_RULES : NBITS_RULES;
+  for (const g of [...model.allGraphs()]) applyRules(g, rules, ctx, { exclude: (n) => exclusionSkip(n, o), report });
   const modified = Object.keys(stats.quantized).length > 0;
   if (modified && o.format === 'matmulnbits' && !model.opsetImports.has(MS)) model.opsetImports.set(MS, 1);
   // 4-bit tensor element types exist from IR version 10 on.
@@ -163,6 +148,7 @@ function runInt4(model: Model, o: Resolved): PassResult {
 interface Ctx {
   o: Resolved;
   symmetric: boolean;
+  minElements: number;
   cache: Map<string, Value[]>;
   stats: Int4Stats;
   /** Float weights replaced by quantized copies. */
@@ -177,26 +163,84 @@ function weightOf(n: Node): Value | null | undefined {
   return n.opType === 'Gather' ? n.inputs[0] : n.inputs[1];
 }
 
-/** Why a node's weight cannot be quantized, or undefined when it can. */
-function checkWeight(n: Node, w: Value | null | undefined, blockSize: number, minElements: number): string | undefined {
-  if (!w?.initializer) return `${n.opType === 'Gather' ? 'data' : 'B'} is not a constant initializer`;
-  if (w.isGraphInput) return `weight '${w.name}' is also a graph input (the caller may override it)`;
+/** The node's constant 2-D float32 weight, or why it has none worth quantizing. */
+function checkWeight(n: Node, ctx: Ctx): Value | Skip {
+  const { blockSize, embeddings } = ctx.o;
+  if (n.opType === 'Gather' && embeddings === false) return skip('disabled', 'embeddings disabled by option');
+  const w = weightOf(n);
+  if (!w?.initializer) return skip('not-constant', `${n.opType === 'Gather' ? 'data' : 'B'} is not a constant initializer`);
+  if (w.isGraphInput) return skip('not-constant', `weight '${w.name}' is also a graph input (the caller may override it)`);
   const t = w.initializer;
-  if (t.dtype !== DataType.FLOAT) return `weight '${w.name}' is ${DataType.FLOAT16 === t.dtype ? 'float16' : `type ${t.dtype}`}, only float32 weights are quantized`;
-  if (t.dims.length !== 2) return `weight '${w.name}' has rank ${t.dims.length}, not 2`;
-  if (t.numel < minElements) return `weight '${w.name}' has ${t.numel} elements (< minElements ${minElements}): not worth quantizing`;
+  if (t.dtype !== DataType.FLOAT) return skip('not-float', `weight '${w.name}' is ${DataType.FLOAT16 === t.dtype ? 'float16' : `type ${t.dtype}`}, only float32 weights are quantized`);
+  if (t.dims.length !== 2) return skip('shape', `weight '${w.name}' has rank ${t.dims.length}, not 2`);
+  if (t.numel < ctx.minElements) return skip('small-weight', `weight '${w.name}' has ${t.numel} elements (< minElements ${ctx.minElements}): not worth quantizing`);
   if (n.opType === 'Gather') {
-    if (n.attrInt('axis', 0) !== 0) return 'Gather axis is not 0';
-    if (t.dims[1]! % blockSize !== 0) return `embedding width ${t.dims[1]} is not a multiple of block size ${blockSize} (GatherBlockQuantized does not pad)`;
-    return undefined;
+    if (n.attrInt('axis', 0) !== 0) return skip('shape', 'Gather axis is not 0');
+    if (t.dims[1]! % blockSize !== 0) return skip('shape', `embedding width ${t.dims[1]} is not a multiple of block size ${blockSize} (GatherBlockQuantized does not pad)`);
+    return w;
   }
   if (n.opType === 'Gemm') {
-    if (n.attrInt('transA', 0) !== 0) return 'Gemm with transA = 1 is not rewritten';
+    if (n.attrInt('transA', 0) !== 0) return skip('shape', 'Gemm with transA = 1 is not rewritten');
   }
   const K = n.opType === 'Gemm' && n.attrInt('transB', 0) ? t.dims[1]! : t.dims[0]!;
-  if (K < 16) return `K = ${K} is smaller than the smallest block (16)`;
-  return undefined;
+  if (K < 16) return skip('shape', `K = ${K} is smaller than the smallest block (16)`);
+  return w;
 }
+
+/** What the MatMulNBits rule found: the weight and its layout, and Gemm's bias C when there is one. */
+interface NBitsMatch {
+  w: Value;
+  K: number;
+  N: number;
+  transB: boolean;
+  c: Value | undefined;
+}
+
+/** MatMul/Gemm with a constant B → com.microsoft MatMulNBits. */
+const nbitsRule: RewriteRule<Ctx, NBitsMatch> = {
+  ops: ['MatMul', 'Gemm'],
+  check(n, ctx) {
+    const w = checkWeight(n, ctx);
+    if (w instanceof Skip) return w;
+    const aType = elemTypeOf(n.inputs[0]!.type);
+    if (aType !== undefined && aType !== DataType.FLOAT) return skip('not-float', `input A is not float32 (MatMulNBits scales must match A's type)`);
+    const t = w.initializer!;
+    const transB = n.opType === 'Gemm' && n.attrInt('transB', 0) !== 0;
+    const [K, N] = transB ? [t.dims[1]!, t.dims[0]!] : [t.dims[0]!, t.dims[1]!];
+    const c = n.opType === 'Gemm' ? n.inputs[2] ?? undefined : undefined;
+    if (c && (!c.initializer || c.initializer.dtype !== DataType.FLOAT || c.initializer.numel !== N || (c.initializer.dims.length === 2 && c.initializer.dims[0] !== 1))) {
+      return skip('not-constant', 'Gemm C is not a constant float32 bias of N elements');
+    }
+    return { w, K, N, transB, c };
+  },
+  rewrite(n, m, ctx) {
+    rewriteMatMul(n.graph!, n, m, ctx);
+    return 'MatMulNBits';
+  },
+};
+
+/** Gather on axis 0 of a constant table → com.microsoft GatherBlockQuantized. */
+const gatherRule: RewriteRule<Ctx, Value> = {
+  ops: ['Gather'],
+  check: checkWeight,
+  rewrite(n, w, ctx) {
+    rewriteGather(n.graph!, n, w, ctx);
+    return 'GatherBlockQuantized';
+  },
+};
+
+/** The QDQ form: any of the three ops keeps its op and reads DequantizeLinear(int4 weight). */
+const qdqRule: RewriteRule<Ctx, Value> = {
+  ops: ['MatMul', 'Gemm', 'Gather'],
+  check: checkWeight,
+  rewrite(n, w, ctx) {
+    rewriteQdq(n.graph!, n, w, ctx);
+    return 'DequantizeLinear';
+  },
+};
+
+const NBITS_RULES: ReadonlyArray<AnyRewriteRule<Ctx>> = Object.freeze([nbitsRule, gatherRule]);
+const QDQ_RULES: ReadonlyArray<AnyRewriteRule<Ctx>> = Object.freeze([qdqRule]);
 
 /** Adds an initializer next to the weight it replaces (so subgraphs see it), marked for cleanup. */
 function addConst(w: Value, suffix: string, t: Tensor): Value {
@@ -208,34 +252,15 @@ function markSource(ctx: Ctx, w: Value): void {
   ctx.replaced.add(w);
 }
 
-/** Swaps `old` for a new node computing the same output values. */
-function replaceNode(g: Graph, old: Node, init: NodeInit): Node {
-  const outs = old.outputs.map((v, i) => {
-    old.setOutput(i, null);
-    return v;
-  });
-  const node = g.addNode({ ...init, name: old.name, outputs: outs }, { before: old });
-  g.removeNode(old, true);
-  return node;
-}
-
-function rewriteMatMul(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefined {
+function rewriteMatMul(g: Graph, n: Node, { w, K, N, transB, c }: NBitsMatch, ctx: Ctx): void {
   const { o, symmetric } = ctx;
   const a = n.inputs[0]!;
-  const aType = elemTypeOf(a.type);
-  if (aType !== undefined && aType !== DataType.FLOAT) return `input A is not float32 (MatMulNBits scales must match A's type)`;
   const t = w.initializer!;
-  const transB = n.opType === 'Gemm' && n.attrInt('transB', 0) !== 0;
-  const [K, N] = transB ? [t.dims[1]!, t.dims[0]!] : [t.dims[0]!, t.dims[1]!];
   let bias: Value | null = null;
   const alpha = n.opType === 'Gemm' ? n.attrFloat('alpha', 1) : 1;
-  if (n.opType === 'Gemm' && n.inputs[2]) {
-    const c = n.inputs[2];
+  if (c) {
     const beta = n.attrFloat('beta', 1);
-    if (!c.initializer || c.initializer.dtype !== DataType.FLOAT || c.initializer.numel !== N || (c.initializer.dims.length === 2 && c.initializer.dims[0] !== 1)) {
-      return 'Gemm C is not a constant float32 bias of N elements';
-    }
-    const cv = c.initializer.toArray() as Float32Array;
+    const cv = c.initializer!.toArray() as Float32Array;
     bias = addConst(c, 'bias', Tensor.fromArray(DataType.FLOAT, [N], beta === 1 ? new Float32Array(cv) : cv.map((x) => x * beta)));
     markSource(ctx, c);
   }
@@ -253,13 +278,13 @@ function rewriteMatMul(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefine
   const inputs: Array<Value | null> = [a, ...vals];
   if (inputs.length === 3 && bias) inputs.push(null);
   if (bias) inputs.push(null, bias);
-  replaceNode(g, n, {
+  replaceNode(g, n, [{
     opType: 'MatMulNBits',
+    name: n.name,
     domain: MS,
     inputs,
     attributes: { K, N, bits: 4, block_size: o.blockSize, ...(o.accuracyLevel ? { accuracy_level: o.accuracyLevel } : {}) },
-  });
-  return undefined;
+  }]);
 }
 
 /** B, scales and (asymmetric) zero points of MatMulNBits as initializers. */
@@ -273,7 +298,7 @@ function matMulNBitsInitializers(w: Value, q: BlockQuantized): Value[] {
   return out;
 }
 
-function rewriteGather(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefined {
+function rewriteGather(g: Graph, n: Node, w: Value, ctx: Ctx): void {
   const { o, symmetric } = ctx;
   const t = w.initializer!;
   const [V, D] = [t.dims[0]!, t.dims[1]!];
@@ -304,18 +329,17 @@ function rewriteGather(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefine
     attributes: { gather_axis: 0, quantize_axis: 1, block_size: o.blockSize, bits: 4 },
   };
   if (!half) {
-    replaceNode(g, n, init);
-    return undefined;
+    replaceNode(g, n, [{ ...init, name: n.name }]);
+    return;
   }
   // The op's output has the scales' type: gather in float16, then Cast to the float32 the graph expects.
   const y = n.outputs[0]!;
   const gathered = g.addNode({ ...init, name: g.uniqueNodeName(`${n.name || 'Gather'}_q4`), outputNames: [`${y.name}_f16`] }, { before: n });
-  replaceNode(g, n, { opType: 'Cast', inputs: [gathered.outputs[0]!], attributes: { to: DataType.FLOAT } });
-  return undefined;
+  replaceNode(g, n, [{ opType: 'Cast', name: n.name, inputs: [gathered.outputs[0]!], attributes: { to: DataType.FLOAT } }]);
 }
 
 /** QDQ form: DequantizeLinear(int4 weight, scales[, zero points], axis, block_size) feeds the original op. */
-function rewriteQdq(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefined {
+function rewriteQdq(g: Graph, n: Node, w: Value, ctx: Ctx): void {
   const { o, symmetric } = ctx;
   const t = w.initializer!;
   const [R, C] = [t.dims[0]!, t.dims[1]!];
@@ -351,7 +375,6 @@ function rewriteQdq(g: Graph, n: Node, w: Value, ctx: Ctx): string | undefined {
   }
   markSource(ctx, w);
   n.setInput(n.opType === 'Gather' ? 0 : 1, dq);
-  return undefined;
 }
 
 /** Where to put a node that only reads initializers: first in its graph, before any reader. */

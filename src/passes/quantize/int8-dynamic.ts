@@ -24,19 +24,11 @@ import type { Node, Value } from '../../ir/node.js';
 import { elemTypeOf } from '../../ir/types.js';
 import { type CpuFeatures, type Int8WeightScheme, recommendInt8Scheme } from '../../runtime/cpu-features.js';
 import type { Pass, PassResult } from '../pass.js';
-import {
-  checkExclusions,
-  exclusionReason,
-  type ExclusionOptions,
-  floatConstant,
-  quantizeWeight,
-  type QuantizedWeight,
-  requireOpset,
-  smallTensorReason,
-  StatsCollector,
-  transpose2d,
-} from './common.js';
-import { addConstant, dropUnusedInitializers, type Emit, emitBefore, replaceNode } from './rewrite.js';
+import { checkExclusions, type ExclusionOptions, exclusionSkip, smallWeightSkip, StatsCollector } from '../exclusions.js';
+import { applyRules, type AnyRewriteRule, type RewriteRule, Skip, skip } from '../rules.js';
+import { quantizeWeight, type QuantizedWeight } from './quant-math.js';
+import { floatConstant, requireOpset, transpose2d } from './tensors.js';
+import { addConstant, dropUnusedInitializers, type Emit, emitBefore, replaceNode } from '../../ir/rewrite.js';
 
 export interface Int8DynamicOptions extends ExclusionOptions {
   /**
@@ -97,17 +89,7 @@ function runDynamic(model: Model, opts: Int8DynamicOptions): PassResult {
   const rec = opts.weightScheme ? { scheme: opts.weightScheme, reason: 'chosen by the caller' } : recommendInt8Scheme(opts.cpu);
   const g = model.graph;
   const ctx: Ctx = { g, model, opts, scheme: rec.scheme, stats: new StatsCollector(), replaced: new Set() };
-  for (const node of [...g.nodes]) {
-    if (node.domain !== '' && node.domain !== 'ai.onnx') continue;
-    if (node.opType !== 'MatMul' && node.opType !== 'Gemm' && node.opType !== 'Conv' && node.opType !== 'Gather') continue;
-    const excluded = exclusionReason(node, opts);
-    if (excluded) {
-      ctx.stats.skip(node, excluded);
-      continue;
-    }
-    const reason = node.opType === 'Conv' ? quantizeConv(ctx, node) : node.opType === 'Gather' ? quantizeGather(ctx, node) : quantizeMatMul(ctx, node);
-    if (reason) ctx.stats.skip(node, reason);
-  }
+  applyRules(g, INT8_DYNAMIC_RULES, ctx, { exclude: (n) => exclusionSkip(n, opts), report: ctx.stats });
   dropUnusedInitializers(ctx.replaced);
   const modified = ctx.stats.quantized.length > 0;
   return {
@@ -121,14 +103,21 @@ function runDynamic(model: Model, opts: Int8DynamicOptions): PassResult {
   };
 }
 
-/** Common checks on a weight input; returns its data or the reason to skip. */
-function weightOf(ctx: Ctx, node: Node, index: number): Float32Array | string {
+/** Common checks on a weight input; returns its data or why to skip. */
+function weightOf(ctx: Ctx, node: Node, index: number): Float32Array | Skip {
   const w = node.inputs[index];
-  if (!w?.initializer) return `input ${index} (weight) is not a constant`;
-  if (w.isGraphInput) return `weight '${w.name}' is also a graph input (overridable at run time)`;
+  if (!w?.initializer) return skip('not-constant', `input ${index} (weight) is not a constant`);
+  if (w.isGraphInput) return skip('not-constant', `weight '${w.name}' is also a graph input (overridable at run time)`);
   const data = floatConstant(w);
-  if (!data) return `weight '${w.name}' is not float32`;
-  return smallTensorReason(data.length, ctx.opts) ?? data;
+  if (!data) return skip('not-float', `weight '${w.name}' is not float32`);
+  return smallWeightSkip(data.length, ctx.opts) ?? data;
+}
+
+/** A weight that passed the checks: its value, float32 data and dims. */
+interface WeightMatch {
+  wv: Value;
+  data: Float32Array;
+  dims: readonly number[];
 }
 
 function activationIsFloat(v: Value | null | undefined): boolean {
@@ -136,18 +125,27 @@ function activationIsFloat(v: Value | null | undefined): boolean {
   return t === undefined || t === DataType.FLOAT;
 }
 
-function quantizeMatMul(ctx: Ctx, node: Node): string | undefined {
+/** MatMul(A, W) / Gemm(A, W, C) with a constant 2-D W → DynamicQuantizeMatMul (or the standard chain). */
+const matMulRule: RewriteRule<Ctx, WeightMatch & { a: Value }> = {
+  ops: ['MatMul', 'Gemm'],
+  check(node, ctx) {
+    const a = node.inputs[0];
+    if (!a || a.initializer) return skip('constant-input', 'input A is a constant (constant folding, not quantization, applies)');
+    if (!activationIsFloat(a)) return skip('not-float', 'input A is not float32');
+    const wv = node.inputs[1]!;
+    const data = weightOf(ctx, node, 1);
+    if (data instanceof Skip) return data;
+    const dims = wv.initializer!.dims;
+    if (dims.length !== 2) return skip('shape', `weight rank ${dims.length} (only 2-D weights are quantized)`);
+    if (node.opType === 'Gemm' && node.attrInt('transA', 0) !== 0) return skip('shape', 'Gemm with transA=1');
+    return { a, wv, data, dims };
+  },
+  rewrite: (node, m, ctx) => quantizeMatMul(ctx, node, m),
+};
+
+function quantizeMatMul(ctx: Ctx, node: Node, { a, wv, data, dims }: WeightMatch & { a: Value }): string {
   const { g } = ctx;
   const isGemm = node.opType === 'Gemm';
-  const a = node.inputs[0];
-  if (!a || a.initializer) return 'input A is a constant (constant folding, not quantization, applies)';
-  if (!activationIsFloat(a)) return 'input A is not float32';
-  const wv = node.inputs[1]!;
-  const data = weightOf(ctx, node, 1);
-  if (typeof data === 'string') return data;
-  const dims = wv.initializer!.dims;
-  if (dims.length !== 2) return `weight rank ${dims.length} (only 2-D weights are quantized)`;
-  if (isGemm && node.attrInt('transA', 0) !== 0) return 'Gemm with transA=1';
   const transB = isGemm && node.attrInt('transB', 0) !== 0;
   const [K, N] = transB ? [dims[1]!, dims[0]!] : [dims[0]!, dims[1]!];
   const w = transB ? transpose2d(data, dims[0]!, dims[1]!) : data;
@@ -196,8 +194,7 @@ function quantizeMatMul(ctx: Ctx, node: Node): string | undefined {
   ctx.replaced.add(wv);
   ctx.stats.bytesBefore += data.byteLength;
   ctx.stats.bytesAfter += q.data.byteLength + scales.byteLength + (wzp ? q.zeroPoints.byteLength : 0);
-  ctx.stats.done(node, `${(ctx.opts.form ?? 'fused') === 'fused' ? 'DynamicQuantizeMatMul' : 'MatMulInteger'} (${q.axis === undefined ? 'per-tensor' : 'per-channel'} ${ctx.scheme}, weight error ${(q.relError * 100).toFixed(2)}%)`);
-  return undefined;
+  return `${(ctx.opts.form ?? 'fused') === 'fused' ? 'DynamicQuantizeMatMul' : 'MatMulInteger'} (${q.axis === undefined ? 'per-tensor' : 'per-channel'} ${ctx.scheme}, weight error ${(q.relError * 100).toFixed(2)}%)`;
 }
 
 function needsZeroPoint(q: QuantizedWeight): boolean {
@@ -248,27 +245,41 @@ function finishRewrite(ctx: Ctx, node: Node, specs: Emit[], tail: Emit[]): void 
   replaceNode(ctx.g, node, chained);
 }
 
-function quantizeConv(ctx: Ctx, node: Node): string | undefined {
-  const mode = ctx.opts.conv ?? 'float';
-  if (mode === 'float') return "Conv left float (dynamic int8 Conv is slower in ORT; int8-static quantizes CNNs)";
-  if (mode === 'integer' && ctx.model.opset < 11) return `ConvInteger needs DynamicQuantizeLinear (opset 11); the model imports opset ${ctx.model.opset}`;
-  if (ctx.model.opset < 10) return `int8 Conv weights need DequantizeLinear (opset 10); the model imports opset ${ctx.model.opset}`;
-  if (mode === 'weight-only') return weightOnlyConv(ctx, node);
+/** What the Conv rule found: the weight, and for ConvInteger the input X and the bias data. */
+type ConvMatch = WeightMatch & ({ mode: 'weight-only' } | { mode: 'integer'; x: Value; b: Value | null | undefined; bData: Float32Array | undefined });
+
+/** Conv with a constant weight → weight-only int8 or ConvInteger, as `opts.conv` says (default: left float). */
+const convRule: RewriteRule<Ctx, ConvMatch> = {
+  ops: ['Conv'],
+  check(node, ctx) {
+    const mode = ctx.opts.conv ?? 'float';
+    if (mode === 'float') return skip('disabled', 'Conv left float (dynamic int8 Conv is slower in ORT; int8-static quantizes CNNs)');
+    if (mode === 'integer' && ctx.model.opset < 11) return skip('opset', `ConvInteger needs DynamicQuantizeLinear (opset 11); the model imports opset ${ctx.model.opset}`);
+    if (ctx.model.opset < 10) return skip('opset', `int8 Conv weights need DequantizeLinear (opset 10); the model imports opset ${ctx.model.opset}`);
+    const wv = node.inputs[1]!;
+    if (mode === 'weight-only') {
+      const data = weightOf(ctx, node, 1);
+      return data instanceof Skip ? data : { mode, wv, data, dims: wv.initializer!.dims };
+    }
+    const x = node.inputs[0];
+    if (!x || x.initializer) return skip('constant-input', 'input X is a constant');
+    if (!activationIsFloat(x)) return skip('not-float', 'input X is not float32');
+    const data = weightOf(ctx, node, 1);
+    if (data instanceof Skip) return data;
+    const b = node.inputs[2];
+    const bData = b ? floatConstant(b) : undefined;
+    if (b && !bData) return skip('not-constant', 'bias is not a float32 constant');
+    return { mode, wv, data, dims: wv.initializer!.dims, x, b, bData };
+  },
+  rewrite: (node, m, ctx) => (m.mode === 'weight-only' ? weightOnlyConv(ctx, node, m) : integerConv(ctx, node, m)),
+};
+
+/** DynamicQuantizeLinear → ConvInteger → Cast → Mul (→ Add bias). */
+function integerConv(ctx: Ctx, node: Node, { wv, data, dims, x, b, bData }: Extract<ConvMatch, { mode: 'integer' }>): string {
   const { g } = ctx;
-  const x = node.inputs[0];
-  if (!x || x.initializer) return 'input X is a constant';
-  if (!activationIsFloat(x)) return 'input X is not float32';
-  const wv = node.inputs[1]!;
-  const data = weightOf(ctx, node, 1);
-  if (typeof data === 'string') return data;
-  const dims = wv.initializer!.dims;
   const C = dims[0]!;
   // ORT's CPU ConvInteger accepts uint8 weights with a single zero point; u8 × u8 does not saturate on
   // any CPU. Per channel, the weights are symmetric so every channel shares zero point 128.
-  // Check the bias before adding anything: a rejected node must leave no quantized copies behind.
-  const b = node.inputs[2];
-  const bData = b ? floatConstant(b) : undefined;
-  if (b && !bData) return 'bias is not a float32 constant';
   const perChannel = ctx.opts.perChannel === true;
   const q = quantizeWeight(data, dims, { scheme: 'u8', axis: perChannel ? 0 : undefined, symmetric: perChannel });
   const chanShape = q.axis === undefined ? [] : [C, ...dims.slice(2).map(() => 1)];
@@ -287,17 +298,12 @@ function quantizeConv(ctx: Ctx, node: Node): string | undefined {
   ctx.replaced.add(wv);
   ctx.stats.bytesBefore += data.byteLength;
   ctx.stats.bytesAfter += q.data.byteLength + q.scales.byteLength + 1;
-  ctx.stats.done(node, `ConvInteger (${q.axis === undefined ? 'per-tensor' : 'per-channel'} u8, weight error ${(q.relError * 100).toFixed(2)}%)`);
-  return undefined;
+  return `ConvInteger (${q.axis === undefined ? 'per-tensor' : 'per-channel'} u8, weight error ${(q.relError * 100).toFixed(2)}%)`;
 }
 
 /** Conv weights stored as int8 and dequantized in the graph; the convolution itself stays float. */
-function weightOnlyConv(ctx: Ctx, node: Node): string | undefined {
+function weightOnlyConv(ctx: Ctx, node: Node, { wv, data, dims }: WeightMatch): string {
   const { g } = ctx;
-  const wv = node.inputs[1]!;
-  const data = weightOf(ctx, node, 1);
-  if (typeof data === 'string') return data;
-  const dims = wv.initializer!.dims;
   // DequantizeLinear's axis attribute (per channel) needs opset 13.
   const perChannel = ctx.opts.perChannel === true && ctx.model.opset >= 13;
   // No integer products: full-range int8 is always safe.
@@ -312,18 +318,25 @@ function weightOnlyConv(ctx: Ctx, node: Node): string | undefined {
   ctx.replaced.add(wv);
   ctx.stats.bytesBefore += data.byteLength;
   ctx.stats.bytesAfter += q.data.byteLength + q.scales.byteLength + q.zeroPoints.byteLength;
-  ctx.stats.done(node, `weight-only int8 + DequantizeLinear (${perChannel ? 'per-channel' : 'per-tensor'}, float arithmetic, weight error ${(q.relError * 100).toFixed(2)}%)`);
-  return undefined;
+  return `weight-only int8 + DequantizeLinear (${perChannel ? 'per-channel' : 'per-tensor'}, float arithmetic, weight error ${(q.relError * 100).toFixed(2)}%)`;
 }
 
-function quantizeGather(ctx: Ctx, node: Node): string | undefined {
-  if (ctx.opts.gather === false) return 'Gather left float (gather: false)';
-  if (ctx.model.opset < 10) return `an int8 table needs DequantizeLinear (opset 10); the model imports opset ${ctx.model.opset}`;
+/** Gather from a constant table (embeddings) → Gather(int8 table) → DequantizeLinear. */
+const gatherRule: RewriteRule<Ctx, WeightMatch> = {
+  ops: ['Gather'],
+  check(node, ctx) {
+    if (ctx.opts.gather === false) return skip('disabled', 'Gather left float (gather: false)');
+    if (ctx.model.opset < 10) return skip('opset', `an int8 table needs DequantizeLinear (opset 10); the model imports opset ${ctx.model.opset}`);
+    const data = weightOf(ctx, node, 0);
+    if (data instanceof Skip) return skip(data.code, data.detail.replace('input 0 (weight)', 'table'));
+    const wv = node.inputs[0]!;
+    return { wv, data, dims: wv.initializer!.dims };
+  },
+  rewrite: (node, m, ctx) => quantizeGather(ctx, node, m),
+};
+
+function quantizeGather(ctx: Ctx, node: Node, { wv: tv, data, dims }: WeightMatch): string {
   const { g } = ctx;
-  const data = weightOf(ctx, node, 0);
-  if (typeof data === 'string') return data.replace('input 0 (weight)', 'table');
-  const tv = node.inputs[0]!;
-  const dims = tv.initializer!.dims;
   const axis = node.attrInt('axis', 0);
   // Per column: scales along the table's last axis, which stays the output's last axis when gathering
   // along axis 0. DequantizeLinear's axis attribute needs opset 13.
@@ -343,6 +356,8 @@ function quantizeGather(ctx: Ctx, node: Node): string | undefined {
   ctx.replaced.add(tv);
   ctx.stats.bytesBefore += data.byteLength;
   ctx.stats.bytesAfter += q.data.byteLength + q.scales.byteLength + q.zeroPoints.byteLength;
-  ctx.stats.done(node, `Gather + DequantizeLinear (${perColumn ? 'per-column' : 'per-tensor'} s8, weight error ${(q.relError * 100).toFixed(2)}%)`);
-  return undefined;
+  return `Gather + DequantizeLinear (${perColumn ? 'per-column' : 'per-tensor'} s8, weight error ${(q.relError * 100).toFixed(2)}%)`;
 }
+
+/** The dynamic pass's rules, one per op family. */
+const INT8_DYNAMIC_RULES: ReadonlyArray<AnyRewriteRule<Ctx>> = Object.freeze([matMulRule, convRule, gatherRule]);

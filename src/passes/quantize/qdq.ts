@@ -23,21 +23,11 @@ import { decodeModel, encodeModelToBytes } from '../../onnx/index.js';
 import { type CpuFeatures, type Int8WeightScheme, recommendInt8Scheme } from '../../runtime/cpu-features.js';
 import type { Pass, PassResult } from '../pass.js';
 import { calibrate, type CalibrationData, type CalibrationMethod } from './calibrate.js';
-import {
-  checkExclusions,
-  computeScaleZeroPoint,
-  exclusionReason,
-  type ExclusionOptions,
-  floatConstant,
-  quantizeWeight,
-  quantRange,
-  roundHalfEven,
-  type ScaleZeroPoint,
-  smallTensorReason,
-  StatsCollector,
-} from './common.js';
+import { checkExclusions, exclusionReason, type ExclusionOptions, smallTensorReason, StatsCollector } from '../exclusions.js';
+import { computeScaleZeroPoint, quantizeWeight, quantRange, roundHalfEven, type ScaleZeroPoint } from './quant-math.js';
+import { floatConstant } from './tensors.js';
 import { int8DynamicPass } from './int8-dynamic.js';
-import { addConstant, dropUnusedInitializers, emitBefore } from './rewrite.js';
+import { addConstant, dropUnusedInitializers, emitBefore } from '../../ir/rewrite.js';
 
 /** How each op takes part in QDQ quantization (a table, so new ops are one line). */
 export const QDQ_OPS: Readonly<Record<string, 'compute' | 'passthrough' | 'activation'>> = Object.freeze({

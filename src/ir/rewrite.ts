@@ -1,11 +1,11 @@
 /**
- * Small graph-editing helpers shared by the quantization passes: replace a node by a chain of new ones
+ * Small graph-editing helpers shared by the rewriting passes: replace a node by a chain of new ones
  * that ends in the old node's output value (so graph output names and downstream uses stay as they
  * are), add constants, and drop float weights nothing reads any more.
  */
-import type { Graph } from '../../ir/graph.js';
-import { Node, type NodeInit, type Value } from '../../ir/node.js';
-import { Tensor, type TypedArray } from '../../ir/tensor.js';
+import type { Graph } from './graph.js';
+import { Node, type NodeInit, type Value } from './node.js';
+import { Tensor, type TypedArray } from './tensor.js';
 
 /** Adds a constant initializer named after `base` (made unique). */
 export function addConstant(g: Graph, base: string, dtype: number, dims: readonly number[], data: TypedArray): Value {

@@ -1,7 +1,6 @@
 /**
- * Shared int8 quantization arithmetic and bookkeeping: scale/zero-point from a real range, weight
- * quantization per tensor or per channel, rounding half to even (as numpy and ONNX QuantizeLinear do),
- * and the rules that decide which nodes are left alone (exclusions, small tensors), reported in stats.
+ * int8 quantization arithmetic: scale/zero-point from a real range, weight quantization per tensor or
+ * per channel, rounding half to even (as numpy and ONNX QuantizeLinear do).
  *
  * Conventions (ONNX QuantizeLinear): q = saturate(roundHalfEven(x / scale) + zeroPoint),
  * x ≈ (q − zeroPoint) × scale. Every range is widened to include 0 so that 0 is exactly representable
@@ -9,8 +8,6 @@
  */
 import { FrugalError } from '../../errors.js';
 import { DataType } from '../../ir/dtype.js';
-import type { Model } from '../../ir/model.js';
-import type { Node, Value } from '../../ir/node.js';
 import type { Int8WeightScheme } from '../../runtime/cpu-features.js';
 
 /** Rounds to the nearest integer, ties to even (numpy's `rint`, ONNX QuantizeLinear). */
@@ -178,137 +175,4 @@ function quantizeRun(data: Float32Array, out: Int8Array | Uint8Array, start: num
   }
   sums.err = err;
   sums.ref = ref;
-}
-
-/** Transposes a row-major [rows, cols] float matrix (Gemm's transB weights become [K, N]). */
-export function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(data.length);
-  // In square tiles, so that both the reads and the strided writes stay in cache.
-  const T = 64;
-  for (let r0 = 0; r0 < rows; r0 += T) {
-    const r1 = Math.min(rows, r0 + T);
-    for (let c0 = 0; c0 < cols; c0 += T) {
-      const c1 = Math.min(cols, c0 + T);
-      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = data[r * cols + c]!;
-    }
-  }
-  return out;
-}
-
-/** The float32 data of a constant value, or undefined when it is not a float32 initializer. */
-export function floatConstant(v: Value | null | undefined): Float32Array | undefined {
-  const t = v?.initializer;
-  if (!t || t.dtype !== DataType.FLOAT) return undefined;
-  return t.toArray() as Float32Array;
-}
-
-/** Which nodes a quantization pass must leave alone, and below what size a weight is not worth it. */
-export interface ExclusionOptions {
-  /** Node names left in float. */
-  excludeNodes?: readonly string[];
-  /** Op types left in float (`'Conv'`, `'Gemm'`...). */
-  excludeOpTypes?: readonly string[];
-  /**
-   * Weights with fewer elements stay float. Default: 4096 (a 64×64 matrix) in the dynamic pass, where
-   * each quantized node quantizes its activation at run time, which for a small weight costs about as
-   * much as the integer product saves (and saves under 12 KB); 0 in the static pass, where a layer left
-   * float costs Q/DQ and layout boundaries instead (measured on the MNIST teacher, batch 64: leaving
-   * its 288- and 1,280-element layers float made it 1.0× fp32 latency instead of 0.57×).
-   */
-  minElements?: number;
-}
-
-/** The dynamic pass's default `minElements`. */
-export const DEFAULT_MIN_ELEMENTS = 4096;
-
-/** Why a node is excluded by name or op type, or undefined. */
-export function exclusionReason(node: Node, opts: ExclusionOptions): string | undefined {
-  if (opts.excludeNodes?.includes(node.name)) return 'excluded by name';
-  if (opts.excludeOpTypes?.includes(node.opType)) return `excluded op type ${node.opType}`;
-  return undefined;
-}
-
-/** Why a weight is too small to quantize, or undefined. */
-export function smallTensorReason(numel: number, opts: ExclusionOptions, defaultMin = DEFAULT_MIN_ELEMENTS): string | undefined {
-  const min = opts.minElements ?? defaultMin;
-  return numel < min ? `small weight (${numel} < ${min} elements)` : undefined;
-}
-
-/** Checks exclusion options: every excluded node name must exist (a typo would silently do nothing). */
-export function checkExclusions(model: Model, opts: ExclusionOptions): void {
-  const names = new Set([...model.graph.allNodes()].map((n) => n.name));
-  const missing = (opts.excludeNodes ?? []).filter((n) => !names.has(n));
-  if (missing.length) throw new FrugalError('E_USAGE', `exclude: no node named ${missing.map((n) => `'${n}'`).join(', ')} in the model`);
-  const min = opts.minElements;
-  if (min !== undefined && !(Number.isInteger(min) && min >= 0)) throw new FrugalError('E_USAGE', `minElements must be a non-negative integer, got ${min}`);
-}
-
-/** What a quantization pass did to one node. */
-export interface NodeReport {
-  node: string;
-  opType: string;
-  /** What it became (quantized) or why not (skipped). */
-  detail: string;
-}
-
-/** Stats every quantization pass reports. */
-export interface QuantizeStats {
-  [key: string]: unknown;
-  quantized: NodeReport[];
-  skipped: NodeReport[];
-  /** Skip reasons with their counts (reasons are grouped by their text before any parenthesis). */
-  skippedByReason: Record<string, number>;
-  /** The int8 weight scheme used and why it was chosen. */
-  weightScheme: Int8WeightScheme;
-  weightSchemeReason: string;
-  /** Float weight bytes replaced by integer bytes. */
-  weightBytesBefore: number;
-  weightBytesAfter: number;
-}
-
-/** Builds the stats object incrementally. */
-export class StatsCollector {
-  readonly quantized: NodeReport[] = [];
-  readonly skipped: NodeReport[] = [];
-  bytesBefore = 0;
-  bytesAfter = 0;
-
-  done(node: Node, detail: string): void {
-    this.quantized.push({ node: node.name, opType: node.opType, detail });
-  }
-
-  skip(node: Node, reason: string): void {
-    this.skipped.push({ node: node.name, opType: node.opType, detail: reason });
-  }
-
-  finish(scheme: Int8WeightScheme, schemeReason: string, extra: Record<string, unknown> = {}): QuantizeStats {
-    const byReason: Record<string, number> = {};
-    for (const s of this.skipped) {
-      const key = s.detail.replace(/\s*\(.*$/, '');
-      byReason[key] = (byReason[key] ?? 0) + 1;
-    }
-    return {
-      quantized: this.quantized,
-      skipped: this.skipped,
-      skippedByReason: byReason,
-      weightScheme: scheme,
-      weightSchemeReason: schemeReason,
-      weightBytesBefore: this.bytesBefore,
-      weightBytesAfter: this.bytesAfter,
-      ...extra,
-    };
-  }
-}
-
-/**
- * Makes sure the model imports `domain` at least at `version`. A custom domain (com.microsoft) is added
- * or raised; the default domain is never raised (that would change the meaning of other ops), so an
- * old default opset is an E_UNSUPPORTED error naming what is needed.
- */
-export function requireOpset(model: Model, domain: string, version: number, why: string): void {
-  const key = domain === 'ai.onnx' ? '' : domain;
-  const have = key === '' ? model.opset : model.opsetImports.get(key);
-  if (have !== undefined && have >= version) return;
-  if (key === '') throw new FrugalError('E_UNSUPPORTED', `${why} needs ONNX opset ${version} or later; the model imports opset ${have}. Convert the model to a newer opset first`);
-  model.opsetImports.set(key, version);
 }

@@ -52,6 +52,31 @@ export interface AttentionOptions {
   prefix: string;
   /** Denominator guard of linear attention (default 1e-6). */
   eps?: number;
+  /**
+   * Default-domain opset of the model the nodes go into (default 17; at least 11). Below 13, axes are
+   * attributes of Unsqueeze/Squeeze/ReduceSum, as older exporters (BERT at opset 12) wrote them.
+   */
+  opset?: number;
+}
+
+/**
+ * The name prefix of one layer's attention nodes, which records the form so that `frugal inspect` can
+ * name it later: `<base>.linear_attention`, `<base>.window_w64_causal_attention`,
+ * `<base>.block_b64_g2_attention`.
+ */
+export function attentionPrefix(base: string, opts: Pick<AttentionOptions, 'form' | 'causal' | 'window' | 'globalTokens'>): string {
+  const param = opts.form === 'window' ? `_w${opts.window ?? 64}` : opts.form === 'block' ? `_b${opts.window ?? 64}_g${opts.globalTokens ?? 2}` : '';
+  return `${base}.${opts.form}${param}${opts.causal ? '_causal' : ''}_attention`;
+}
+
+const PREFIX_PATTERN = /^(.*)\.(softmax|linear|window|block)(?:_w(\d+))?(?:_b(\d+)_g(\d+))?(_causal)?_attention\./;
+
+/** The layer and form recorded in a node name written under `attentionPrefix`, or undefined. */
+export function parseAttentionPrefix(nodeName: string): { layer: string; form: AttentionForm; causal: boolean; window?: number; globalTokens?: number } | undefined {
+  const m = PREFIX_PATTERN.exec(nodeName);
+  if (!m) return undefined;
+  const window = m[3] ?? m[4];
+  return { layer: m[1]!, form: m[2] as AttentionForm, causal: Boolean(m[6]), ...(window ? { window: Number(window) } : {}), ...(m[5] ? { globalTokens: Number(m[5]) } : {}) };
 }
 
 /** Bias given to structurally excluded keys (outside the band, padding blocks). */
@@ -64,7 +89,12 @@ class Ops {
     readonly b: GraphBuilder,
     readonly prefix: string,
     readonly et: number,
+    readonly opset: number,
   ) {}
+  /** Unsqueeze, Squeeze or ReduceSum with its axes where this opset wants them (input from 13). */
+  axesOp(type: 'Unsqueeze' | 'Squeeze' | 'ReduceSum', x: Value, axes: number[], attrs: Record<string, number> = {}): Value {
+    return this.opset >= 13 ? this.op(type, [x, this.ints(axes)], attrs) : this.op(type, [x], { ...attrs, axes });
+  }
   op(type: string, inputs: Array<Value | null>, attrs?: Parameters<GraphBuilder['op']>[2]): Value {
     return this.b.op(type, inputs, attrs, { name: this.b.graph.uniqueNodeName(`${this.prefix}.${type.toLowerCase()}_${this.count++}`) });
   }
@@ -91,13 +121,15 @@ export function checkAttentionOptions(opts: AttentionOptions): void {
   }
   const g = opts.globalTokens ?? 2;
   if (opts.form === 'block' && (!Number.isInteger(g) || g < 0)) throw new FrugalError('E_USAGE', `attention globalTokens must be a non-negative integer, got ${g}`);
+  if ((opts.opset ?? 17) < 11) throw new FrugalError('E_UNSUPPORTED', `efficient attention needs opset 11 or later (Pad with a fill value, CumSum); the model imports opset ${opts.opset}`);
+  if (opts.form === 'softmax' && opts.causal && (opts.opset ?? 17) < 14) throw new FrugalError('E_UNSUPPORTED', `causal softmax attention needs opset 14 (Trilu); the model imports opset ${opts.opset}`);
   if (opts.form === 'block' && opts.causal) throw new FrugalError('E_USAGE', `block-sparse attention is bidirectional (global tokens see the future); use 'window' or 'linear' for causal attention`);
 }
 
 /** Builds one attention block; returns the context [batch, heads, n, headDim]. */
 export function buildAttention(b: GraphBuilder, q: Value, k: Value, v: Value, opts: AttentionOptions): Value {
   checkAttentionOptions(opts);
-  const o = new Ops(b, opts.prefix, opts.elemType ?? DataType.FLOAT);
+  const o = new Ops(b, opts.prefix, opts.elemType ?? DataType.FLOAT, opts.opset ?? 17);
   const scale = opts.scale ?? 1 / Math.sqrt(opts.headDim);
   const mask = opts.maskBias ?? null;
   switch (opts.form) {
@@ -114,7 +146,7 @@ export function buildAttention(b: GraphBuilder, q: Value, k: Value, v: Value, op
 
 /** [n] as a 1-element int64 tensor: the sequence length of a [B, h, n, d] value. */
 function seqLen(o: Ops, x: Value): Value {
-  return o.op('Shape', [x], { start: 2, end: 3 });
+  return o.opset >= 15 ? o.op('Shape', [x], { start: 2, end: 3 }) : o.op('Slice', [o.op('Shape', [x]), o.ints([2]), o.ints([3]), o.ints([0])]);
 }
 
 function softmaxAttention(o: Ops, q: Value, k: Value, v: Value, scale: number, mask: Value | null, causal: boolean): Value {
@@ -146,17 +178,17 @@ function linearAttention(o: Ops, q: Value, k: Value, v: Value, mask: Value | nul
   if (mask) fk = o.op('Mul', [fk, o.op('Transpose', [o.op('Exp', [mask])], { perm: [0, 1, 3, 2] })]);
   if (!causal) {
     const kv = o.op('MatMul', [o.op('Transpose', [fk], { perm: [0, 1, 3, 2] }), v]); // [B,h,d,d]
-    const z = o.op('ReduceSum', [fk, o.ints([2])], { keepdims: 1 }); // [B,h,1,d]
+    const z = o.axesOp('ReduceSum', fk, [2], { keepdims: 1 }); // [B,h,1,d]
     const num = o.op('MatMul', [fq, kv]); // [B,h,n,d]
     const den = o.op('MatMul', [fq, o.op('Transpose', [z], { perm: [0, 1, 3, 2] })]); // [B,h,n,1]
     return o.op('Div', [num, o.op('Add', [den, o.scalar(eps)])]);
   }
   // Prefix sums: S_i = Σ_{j≤i} φ(k_j)ᵀ v_j  [B,h,n,d,d] and z_i = Σ_{j≤i} φ(k_j)  [B,h,n,d].
-  const outer = o.op('Mul', [o.op('Unsqueeze', [fk, o.ints([4])]), o.op('Unsqueeze', [v, o.ints([3])])]);
+  const outer = o.op('Mul', [o.axesOp('Unsqueeze', fk, [4]), o.axesOp('Unsqueeze', v, [3])]);
   const s = o.op('CumSum', [outer, o.ints([2])]);
   const z = o.op('CumSum', [fk, o.ints([2])]);
-  const num = o.op('Squeeze', [o.op('MatMul', [o.op('Unsqueeze', [fq, o.ints([3])]), s]), o.ints([3])]); // [B,h,n,d]
-  const den = o.op('ReduceSum', [o.op('Mul', [fq, z]), o.ints([3])], { keepdims: 1 }); // [B,h,n,1]
+  const num = o.axesOp('Squeeze', o.op('MatMul', [o.axesOp('Unsqueeze', fq, [3]), s]), [3]); // [B,h,n,d]
+  const den = o.axesOp('ReduceSum', o.op('Mul', [fq, z]), [3], { keepdims: 1 }); // [B,h,n,1]
   return o.op('Div', [num, o.op('Add', [den, o.scalar(eps)])]);
 }
 
@@ -235,12 +267,12 @@ function blockedAttention(o: Ops, q: Value, k: Value, v: Value, scale: number, m
     const g = plan.globals;
     const kg = o.op('Slice', [k, o.ints([0]), o.ints([g]), o.ints([2])]);
     const vg = o.op('Slice', [v, o.ints([0]), o.ints([g]), o.ints([2])]);
-    let sg = o.op('MatMul', [qb, o.op('Unsqueeze', [o.op('Transpose', [kg], { perm: [0, 1, 3, 2] }), o.ints([2])])]);
-    if (mask) sg = o.op('Add', [sg, o.op('Unsqueeze', [o.op('Slice', [mask, o.ints([0]), o.ints([g]), o.ints([3])]), o.ints([2])])]);
+    let sg = o.op('MatMul', [qb, o.axesOp('Unsqueeze', o.op('Transpose', [kg], { perm: [0, 1, 3, 2] }), [2])]);
+    if (mask) sg = o.op('Add', [sg, o.axesOp('Unsqueeze', o.op('Slice', [mask, o.ints([0]), o.ints([g]), o.ints([3])]), [2])]);
     const probs = o.op('Softmax', [o.op('Concat', [sg, scores], { axis: 4 })], { axis: -1 });
     const pg = o.op('Slice', [probs, o.ints([0]), o.ints([g]), o.ints([4])]);
     const pl = o.op('Slice', [probs, o.ints([g]), o.ints([2 ** 62]), o.ints([4])]);
-    ctx = o.op('Add', [o.op('MatMul', [pl, vw]), o.op('MatMul', [pg, o.op('Unsqueeze', [vg, o.ints([2])])])]);
+    ctx = o.op('Add', [o.op('MatMul', [pl, vw]), o.op('MatMul', [pg, o.axesOp('Unsqueeze', vg, [2])])]);
   } else {
     ctx = o.op('MatMul', [o.op('Softmax', [scores], { axis: -1 }), vw]);
   }

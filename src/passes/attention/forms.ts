@@ -259,7 +259,10 @@ function blockedAttention(o: Ops, q: Value, k: Value, v: Value, scale: number, m
   const bw = neighbours(o, toBlocks(o, localBias, n, bs, 1, 1, 1, EXCLUDED), plan.causal); // [B,1,nb,3bs,1]
   const band = bandBias(plan);
   let scores = o.op('MatMul', [qb, o.op('Transpose', [kw], { perm: [0, 1, 2, 4, 3] })]); // [B,h,nb,bs,3bs]
-  scores = o.op('Add', [o.op('Add', [scores, o.op('Transpose', [bw], { perm: [0, 1, 2, 4, 3] })]), o.tensor(band.dims, band.values)]);
+  // Padding and band bias are summed once per position ([B,1,nb,bs,3bs], shared by the heads), so
+  // the per-head scores take a single Add.
+  const bias = o.op('Add', [o.op('Transpose', [bw], { perm: [0, 1, 2, 4, 3] }), o.tensor(band.dims, band.values)]);
+  scores = o.op('Add', [scores, bias]);
 
   let ctx: Value;
   if (plan.globals > 0) {

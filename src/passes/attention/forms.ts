@@ -232,12 +232,24 @@ function toBlocks(o: Ops, x: Value, n: Value, bs: number, e: number, front: numb
   return o.op('Reshape', [cut, o.ints([0, 0, -1, bs, e])]);
 }
 
-/** Blocks [prev | cur | next] (or [prev | cur]) of a padded block tensor, concatenated on the token axis. */
-function neighbours(o: Ops, blocks: Value, causal: boolean): Value {
-  const take = (start: number, end: number) => o.op('Slice', [blocks, o.ints([start]), o.ints([end]), o.ints([2])]);
-  // `blocks` holds one leading and one trailing padding block around the nb query blocks.
-  const parts = causal ? [take(0, -2), take(1, -1)] : [take(0, -2), take(1, -1), take(2, 2 ** 62)];
-  return o.op('Concat', parts, { axis: 3 });
+/**
+ * Block indices [nb, 3] = (i, i+1, i+2) (causal: [nb, 2]) into a padded block tensor, whose leading and
+ * trailing padding blocks put query block i's neighbours at i, i+1, i+2. Integer-only: no gradient.
+ */
+function neighbourIndex(o: Ops, n: Value, bs: number, causal: boolean): Value {
+  const blocks = o.op('Div', [o.op('Add', [n, o.ints([bs - 1])]), o.ints([bs])]);
+  const range = o.op('Range', [o.b.constant(o.b.graph.uniqueName(`${o.prefix}.zero`), DataType.INT64, [], BigInt64Array.from([0n])), o.axesOp('Squeeze', blocks, [0]), o.b.constant(o.b.graph.uniqueName(`${o.prefix}.one`), DataType.INT64, [], BigInt64Array.from([1n]))]);
+  const offsets = o.b.constant(o.b.graph.uniqueName(`${o.prefix}.offsets`), DataType.INT64, [1, causal ? 2 : 3], BigInt64Array.from(causal ? [0n, 1n] : [0n, 1n, 2n]));
+  return o.op('Add', [o.axesOp('Unsqueeze', range, [1]), offsets]);
+}
+
+/**
+ * Blocks [prev | cur | next] (or [prev | cur]) of a padded block tensor [B, h, nb+2, bs, e], as one
+ * Gather of whole blocks (a single copy; Slice + Concat measured twice the time) merged on the token
+ * axis: [B, h, nb, 3·bs, e].
+ */
+function neighbours(o: Ops, blocks: Value, index: Value, e: number): Value {
+  return o.op('Reshape', [o.op('Gather', [blocks, index], { axis: 2 }), o.ints([0, 0, 0, -1, e])]);
 }
 
 function blockedAttention(o: Ops, q: Value, k: Value, v: Value, scale: number, mask: Value | null, plan: BlockPlan): Value {
@@ -254,9 +266,10 @@ function blockedAttention(o: Ops, q: Value, k: Value, v: Value, scale: number, m
     : biasCol;
 
   const qb = o.op('Mul', [toBlocks(o, q, n, bs, d, 0, 0, 0), o.scalar(scale)]); // [B,h,nb,bs,d]
-  const kw = neighbours(o, toBlocks(o, k, n, bs, d, 1, 1, 0), plan.causal); // [B,h,nb,3bs,d]
-  const vw = neighbours(o, toBlocks(o, v, n, bs, d, 1, 1, 0), plan.causal);
-  const bw = neighbours(o, toBlocks(o, localBias, n, bs, 1, 1, 1, EXCLUDED), plan.causal); // [B,1,nb,3bs,1]
+  const index = neighbourIndex(o, n, bs, plan.causal);
+  const kw = neighbours(o, toBlocks(o, k, n, bs, d, 1, 1, 0), index, d); // [B,h,nb,3bs,d]
+  const vw = neighbours(o, toBlocks(o, v, n, bs, d, 1, 1, 0), index, d);
+  const bw = neighbours(o, toBlocks(o, localBias, n, bs, 1, 1, 1, EXCLUDED), index, 1); // [B,1,nb,3bs,1]
   const band = bandBias(plan);
   let scores = o.op('MatMul', [qb, o.op('Transpose', [kw], { perm: [0, 1, 2, 4, 3] })]); // [B,h,nb,bs,3bs]
   // Padding and band bias are summed once per position ([B,1,nb,bs,3bs], shared by the heads), so

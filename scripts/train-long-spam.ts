@@ -4,7 +4,7 @@
  * start with efficient attention, and its softmax counterpart's training cost measured beside it.
  *
  *   npm run build && node dist/scripts/train-long-spam.js [--length=2048] [--epochs=2] [--forms=linear,window]
- *       [--window=64] [--softmax-steps=10] [--softmax-epochs=0] [--out=DIR]
+ *       [--window=64] [--batch=16] [--steps=N] [--softmax-steps=10] [--softmax-epochs=0] [--out=DIR]
  *
  * Per form: test accuracy on the fixed held-out split, training samples/s, and the process's peak
  * resident memory during that training (the high-water mark is reset before each run via
@@ -36,14 +36,14 @@ function resetPeak(): void {
   }
 }
 
-async function trainOne(form: AttentionForm, cfg: { length: number; window: number; epochs?: number; steps?: number; out?: string }): Promise<Record<string, unknown>> {
+async function trainOne(form: AttentionForm, cfg: { length: number; window: number; batch: number; epochs?: number; steps?: number; out?: string }): Promise<Record<string, unknown>> {
   const model = buildTransformerEncoder({ vocabSize: 8192, maxLength: cfg.length, hidden: 64, layers: 2, heads: 4, ffn: 128, classes: 2, seed: 1, attention: form, attentionWindow: cfg.window });
   resetPeak();
   const t0 = performance.now();
   const r = await trainModel({
     model,
     dataset: 'spam',
-    batchSize: 16,
+    batchSize: cfg.batch,
     lr: 1e-3,
     schedule: 'cosine',
     warmupSteps: 50,
@@ -57,7 +57,10 @@ async function trainOne(form: AttentionForm, cfg: { length: number; window: numb
   const seconds = (performance.now() - t0) / 1000;
   const peakBytes = peakSinceReset();
   if (cfg.out && cfg.steps === undefined) await saveModel(r.model, path.join(cfg.out, `spam-${cfg.length}-${form}.onnx`), { externalData: false });
-  return { form, length: cfg.length, window: form === 'window' ? cfg.window : undefined, steps: r.steps, testAccuracy: r.finalAccuracy ?? null, samplesPerSec: r.samplesPerSec, seconds, peakMiB: peakBytes / 2 ** 20 };
+  const row = { form, length: cfg.length, batch: cfg.batch, window: form === 'window' ? cfg.window : undefined, steps: r.steps, testAccuracy: r.finalAccuracy ?? null, samplesPerSec: r.samplesPerSec, seconds, peakMiB: peakBytes / 2 ** 20 };
+  // Each row as soon as it exists: softmax at long lengths may be killed for memory before the end.
+  process.stderr.write(`${JSON.stringify(row)}\n`);
+  return row;
 }
 
 async function main(): Promise<void> {
@@ -66,11 +69,14 @@ async function main(): Promise<void> {
   const window = Number(arg('window', '64'));
   const forms = arg('forms', 'linear,window').split(',') as AttentionForm[];
   const softmaxSteps = Number(arg('softmax-steps', '10'));
+  const batch = Number(arg('batch', '16'));
+  // --steps=N: every form trains N steps only (cost, no accuracy).
+  const steps = arg('steps', '') ? Number(arg('steps', '')) : undefined;
   const softmaxEpochs = Number(arg('softmax-epochs', '0'));
   const out = arg('out', '');
   const rows: Array<Record<string, unknown>> = [];
-  for (const form of forms) rows.push(await trainOne(form, { length, window, epochs, ...(out ? { out } : {}) }));
-  rows.push(await trainOne('softmax', softmaxEpochs > 0 ? { length, window, epochs: softmaxEpochs } : { length, window, steps: softmaxSteps }));
+  for (const form of forms) rows.push(await trainOne(form, { length, window, batch, ...(steps !== undefined ? { steps } : { epochs }), ...(out ? { out } : {}) }));
+  rows.push(await trainOne('softmax', softmaxEpochs > 0 ? { length, window, batch, epochs: softmaxEpochs } : { length, window, batch, steps: softmaxSteps }));
   const soft = rows[rows.length - 1]!;
   for (const r of rows.slice(0, -1)) {
     r.trainSpeedupVsSoftmax = (r.samplesPerSec as number) / (soft.samplesPerSec as number);

@@ -11,3 +11,4 @@ export { prepareForTraining } from './prepare.js';
 export * from './fused-optimizer.js';
 export * from './loss-scaling.js';
 export { SimdOptimizer } from './simd-optimizer.js';
+export * from './attention-recovery.js';

@@ -100,7 +100,7 @@ describe('attention conversion keeps models valid and, where the forms coincide,
       const want = await run(original, feeds);
       assert.deepEqual(describeAttention(original).map((l) => l.form), new Array(s.layers).fill('softmax'));
 
-      for (const [form, window] of [['window', SEQ], ['block', SEQ], ['linear', undefined], ['window', 4], ['block', 4]] as const) {
+      for (const [form, window] of [['window', SEQ], ['block', SEQ], ['linear', undefined], ['performer', undefined], ['window', 4], ['block', 4]] as const) {
         const m = s.load();
         const r = convertAttention(m, { form, ...(window ? { window } : {}) });
         verify(m);

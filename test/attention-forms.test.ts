@@ -13,7 +13,7 @@ import { GraphBuilder } from '../src/ir/builder.js';
 import { DataType } from '../src/ir/dtype.js';
 import type { Value } from '../src/ir/node.js';
 import { encodeModelToBytes } from '../src/onnx/index.js';
-import { type AttentionOptions, buildAttention } from '../src/passes/attention/forms.js';
+import { type AttentionOptions, buildAttention, performerProjection } from '../src/passes/attention/forms.js';
 import { createRng } from '../src/util/rng.js';
 import { gradCheck } from './helpers/gradcheck.js';
 
@@ -58,6 +58,24 @@ function denseLinear(b: GraphBuilder, q: Value, k: Value, v: Value, mask: Value,
   return b.op('Div', [b.op('MatMul', [a, v]), den]);
 }
 
+/** Dense performer reference: the same FAVOR+ features, written out, then the quadratic normalization. */
+function densePerformer(b: GraphBuilder, q: Value, k: Value, v: Value, mask: Value, allowed: Allowed): Value {
+  const w = performerProjection(D, M, 0);
+  const wv = b.constant('w', F64, [D, M], Float64Array.from(w));
+  const s4 = b.constant('s4', F64, [], new Float64Array([Math.pow(D, -0.25)]));
+  const ax = b.constant('ax3', DataType.INT64, [1], BigInt64Array.from([3n]));
+  const phi = (x: Value) => {
+    const xs = b.op('Mul', [x, s4]);
+    const norm = b.op('Div', [b.op('ReduceSum', [b.op('Mul', [xs, xs]), ax], { keepdims: 1 }), b.constant(b.graph.uniqueName('two'), F64, [], new Float64Array([2]))]);
+    return b.op('Div', [b.op('Exp', [b.op('Sub', [b.op('MatMul', [xs, wv]), norm])]), b.constant(b.graph.uniqueName('sqm'), F64, [], new Float64Array([Math.sqrt(M)]))]);
+  };
+  const keep = Float64Array.from({ length: N * N }, (_, x) => (allowed(Math.floor(x / N), x % N) ? 1 : 0));
+  const a0 = b.op('MatMul', [phi(q), b.op('Transpose', [phi(k)], { perm: [0, 1, 3, 2] })]);
+  const a = b.op('Mul', [b.op('Mul', [a0, b.op('Exp', [mask])]), b.constant('keep', F64, [N, N], keep)]);
+  const den = b.op('Add', [b.op('ReduceSum', [a, ax], { keepdims: 1 }), b.constant('eps', F64, [], new Float64Array([1e-6]))]);
+  return b.op('Div', [b.op('MatMul', [a, v]), den]);
+}
+
 async function runGraph(build: (b: GraphBuilder, q: Value, k: Value, v: Value, m: Value) => Value, feeds: Record<string, Float64Array>, opset = 17): Promise<Float64Array> {
   const b = new GraphBuilder('attn');
   const [q, k, v] = ['q', 'k', 'v'].map((n) => b.input(n, F64, [B, H, N, D]));
@@ -77,10 +95,11 @@ interface Case {
   name: string;
   opts: Omit<AttentionOptions, 'prefix' | 'headDim' | 'maskBias' | 'elemType'>;
   allowed: Allowed;
-  reference: 'softmax' | 'linear';
+  reference: 'softmax' | 'linear' | 'performer';
 }
 
 const W = 3;
+const M = 16;
 const G = 2;
 const blockOf = (i: number) => Math.floor(i / W);
 const CASES: Case[] = [
@@ -88,6 +107,8 @@ const CASES: Case[] = [
   { name: 'softmax causal', opts: { form: 'softmax', causal: true }, allowed: (i, j) => j <= i, reference: 'softmax' },
   { name: 'linear', opts: { form: 'linear' }, allowed: () => true, reference: 'linear' },
   { name: 'linear causal', opts: { form: 'linear', causal: true }, allowed: (i, j) => j <= i, reference: 'linear' },
+  { name: 'performer', opts: { form: 'performer', randomFeatures: M }, allowed: () => true, reference: 'performer' },
+  { name: 'performer causal', opts: { form: 'performer', randomFeatures: M, causal: true }, allowed: (i, j) => j <= i, reference: 'performer' },
   { name: 'window w=3', opts: { form: 'window', window: W }, allowed: (i, j) => Math.abs(i - j) <= W, reference: 'softmax' },
   { name: 'window w=3 causal', opts: { form: 'window', window: W, causal: true }, allowed: (i, j) => j <= i && i - j <= W, reference: 'softmax' },
   { name: 'window w=1', opts: { form: 'window', window: 1 }, allowed: (i, j) => Math.abs(i - j) <= 1, reference: 'softmax' },
@@ -106,7 +127,7 @@ describe('attention forms equal their dense references (ORT, float64, padded bat
   for (const c of CASES) {
     test(c.name, async () => {
       const got = await runGraph((b, q, k, v, m) => buildAttention(b, q, k, v, { ...c.opts, headDim: D, maskBias: m, elemType: F64, prefix: 'attn' }), feeds);
-      const want = await runGraph((b, q, k, v, m) => (c.reference === 'linear' ? denseLinear : denseSoftmax)(b, q, k, v, m, c.allowed), feeds);
+      const want = await runGraph((b, q, k, v, m) => ({ linear: denseLinear, performer: densePerformer, softmax: denseSoftmax })[c.reference](b, q, k, v, m, c.allowed), feeds);
       assert.equal(got.length, want.length);
       let worst = 0;
       for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
@@ -121,6 +142,22 @@ describe('attention forms equal their dense references (ORT, float64, padded bat
       const b12 = await runGraph(build(12), feeds, 12);
       assert.deepEqual(Array.from(b12), Array.from(a), c.name);
     }
+  });
+
+  test('performer approximates softmax attention, closer with more random features', async () => {
+    // Small logits (inputs × 0.5) keep the random-feature variance moderate, as trained models do.
+    const small = { q: randn(B * H * N * D, 11, 0.5), k: randn(B * H * N * D, 12, 0.5), v: randn(B * H * N * D, 13), mask: maskBias(7) };
+    const exact = await runGraph((b, q, k, v, m) => buildAttention(b, q, k, v, { form: 'softmax', headDim: D, maskBias: m, elemType: F64, prefix: 'a' }), small);
+    const err = async (features: number) => {
+      const got = await runGraph((b, q, k, v, m) => buildAttention(b, q, k, v, { form: 'performer', randomFeatures: features, headDim: D, maskBias: m, elemType: F64, prefix: 'a', seed: 3 }), small);
+      let e = 0;
+      for (let i = 0; i < got.length; i++) e += Math.abs(got[i]! - exact[i]!) / got.length;
+      return e;
+    };
+    const coarse = await err(4);
+    const fine = await err(4096);
+    assert.ok(fine < 0.03, `mean |performer(4096) − softmax| = ${fine}`);
+    assert.ok(fine < coarse / 4, `more features, smaller error: ${fine} vs ${coarse}`);
   });
 
   test('the padding mask changes the result (it is not ignored)', async () => {
@@ -141,7 +178,7 @@ describe('attention forms equal their dense references (ORT, float64, padded bat
     const q = b.input('q', F64, [B, H, N, D]);
     assert.throws(() => buildAttention(b, q, q, q, { form: 'window', window: 0, headDim: D, prefix: 'a' }), /window must be a positive integer, got 0/);
     assert.throws(() => buildAttention(b, q, q, q, { form: 'block', causal: true, headDim: D, prefix: 'a' }), /bidirectional/);
-    assert.throws(() => buildAttention(b, q, q, q, { form: 'nope' as never, headDim: D, prefix: 'a' }), /must be one of softmax, linear, window, block/);
+    assert.throws(() => buildAttention(b, q, q, q, { form: 'nope' as never, headDim: D, prefix: 'a' }), /must be one of softmax, linear, performer, window, block/);
   });
 });
 

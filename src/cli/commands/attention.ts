@@ -5,17 +5,18 @@ import { DATASETS } from '../../data/index.js';
 import { recoverAttention } from '../../training/attention-recovery.js';
 import { choiceOption, defineCommand, intOption, numberOption } from '../command.js';
 
-const FORMS = ['linear', 'window', 'block'] as const;
+const FORMS = ['linear', 'performer', 'window', 'block'] as const;
 
 export const attentionCommand = defineCommand({
   name: 'attention',
-  usage: 'frugal attention <model.onnx> --to linear|window|block -o <out.onnx> [--window N] [--global N] [--dataset spam --epochs N] [--json]',
+  usage: 'frugal attention <model.onnx> --to linear|performer|window|block -o <out.onnx> [--window N] [--global N] [--dataset spam --epochs N] [--json]',
   positionals: [1, 1],
   options: {
-    to: { type: 'string', arg: 'linear|window|block', required: true, description: 'the attention form to convert every softmax attention layer to' },
+    to: { type: 'string', arg: 'linear|performer|window|block', required: true, description: 'the attention form to convert every softmax attention layer to' },
     output: { type: 'string', short: 'o', arg: 'out.onnx', required: true, description: 'output model path (never the input)' },
     window: { type: 'string', arg: 'N', description: 'window: band radius (keys within N tokens); block: block size (default 64)' },
     global: { type: 'string', arg: 'N', description: 'block: leading tokens that attend to and are attended by all (default 2)' },
+    features: { type: 'string', arg: 'N', description: 'performer: random features per head (default 64)' },
     dataset: { type: 'string', arg: 'spam|mnist', description: 'fine-tune the converted model on this dataset, the original as teacher' },
     epochs: { type: 'string', arg: 'N', description: 'fine-tuning epochs with --dataset (default 1; 0: evaluate only)' },
     limit: { type: 'string', arg: 'N', description: 'fine-tune on the first N training examples only' },
@@ -24,6 +25,7 @@ export const attentionCommand = defineCommand({
   examples: [
     'frugal attention models/spam-transformer.onnx --to linear -o spam-linear.onnx',
     'frugal attention bert.onnx --to window --window 128 -o bert-window.onnx --json',
+    'frugal attention models/spam-transformer.onnx --to performer --features 128 -o spam-performer.onnx',
     'frugal attention models/spam-transformer.onnx --to block --window 32 --global 2 --dataset spam --epochs 1 -o spam-block.onnx',
   ],
   async run(ctx) {
@@ -32,6 +34,8 @@ export const attentionCommand = defineCommand({
     const form = choiceOption(v, 'to', FORMS)!;
     const window = v.window === undefined ? undefined : intOption(v, 'window', 64, 1);
     const globalTokens = v.global === undefined ? undefined : intOption(v, 'global', 2, 0);
+    const randomFeatures = v.features === undefined ? undefined : intOption(v, 'features', 64, 1);
+    if (randomFeatures !== undefined && form !== 'performer') throw new FrugalError('E_USAGE', '--features applies to --to performer only');
     const epochs = intOption(v, 'epochs', 1, 0);
     const limit = v.limit === undefined ? undefined : intOption(v, 'limit', 0, 1);
     const lr = numberOption(v, 'lr', { min: 0, exclusiveMin: true });
@@ -40,12 +44,12 @@ export const attentionCommand = defineCommand({
     if (dataset === undefined && (v.epochs !== undefined || v.limit !== undefined || v.lr !== undefined)) {
       throw new FrugalError('E_USAGE', '--epochs, --limit and --lr fine-tune the converted model and need --dataset');
     }
-    if (window !== undefined && form === 'linear') throw new FrugalError('E_USAGE', '--window applies to --to window and --to block, not linear');
+    if (window !== undefined && form !== 'window' && form !== 'block') throw new FrugalError('E_USAGE', `--window applies to --to window and --to block, not ${form}`);
     if (globalTokens !== undefined && form !== 'block') throw new FrugalError('E_USAGE', '--global applies to --to block only');
 
     ctx.progress(`reading ${input}`);
     const original = await loadModel(input);
-    const opts = { form, ...(window !== undefined ? { window } : {}), ...(globalTokens !== undefined ? { globalTokens } : {}) };
+    const opts = { form, ...(window !== undefined ? { window } : {}), ...(globalTokens !== undefined ? { globalTokens } : {}), ...(randomFeatures !== undefined ? { randomFeatures } : {}) };
     let model = original;
     let conversion: Record<string, unknown>;
     let accuracy: { original: number; converted: number; recovered: number; count: number } | undefined;

@@ -43,7 +43,7 @@ export const inspectCommand = defineCommand({
 /** `window (radius 64, causal)`, `block (block 64, 2 global)`, `softmax (not convertible: …)`. */
 function formName(a: LayerAttention): string {
   const details = [
-    ...(a.form === 'window' ? [`radius ${a.window}`] : a.form === 'block' ? [`block ${a.window}`, `${a.globalTokens} global`] : []),
+    ...(a.form === 'window' ? [`radius ${a.window}`] : a.form === 'block' ? [`block ${a.window}`, `${a.globalTokens} global`] : a.form === 'performer' ? [`${a.randomFeatures} random features`] : []),
     ...(a.causal ? ['causal'] : []),
     ...(a.note ? [a.note] : []),
   ];

@@ -137,6 +137,8 @@ export interface ConvertAttentionOptions {
   window?: number;
   /** block: global tokens (default 2). */
   globalTokens?: number;
+  /** performer: random features (default 64). */
+  randomFeatures?: number;
 }
 
 /** One layer's attention form, as `frugal inspect` reports it. */
@@ -146,6 +148,7 @@ export interface LayerAttention {
   causal: boolean;
   window?: number;
   globalTokens?: number;
+  randomFeatures?: number;
   /** For a Softmax the matcher does not recognize: why. */
   note?: string;
 }
@@ -180,8 +183,8 @@ export function convertAttentionPass(opts: ConvertAttentionOptions): Pass {
  */
 export function convertAttention(model: Model, opts: ConvertAttentionOptions): PassResult {
   const form = opts.form;
-  checkAttentionOptions({ form, headDim: 1, window: opts.window, globalTokens: opts.globalTokens, prefix: '' });
-  if ((form as string) === 'softmax') throw new FrugalError('E_USAGE', `convert to 'linear', 'window' or 'block' (the model's attention is already softmax)`);
+  checkAttentionOptions({ form, headDim: 1, window: opts.window, globalTokens: opts.globalTokens, randomFeatures: opts.randomFeatures, prefix: '' });
+  if ((form as string) === 'softmax') throw new FrugalError('E_USAGE', `convert to 'linear', 'performer', 'window' or 'block' (the model's attention is already softmax)`);
   const softmaxCount = model.graph.nodes.filter((n) => n.opType === 'Softmax' && !parseAttentionPrefix(n.name)).length;
   if (softmaxCount === 0) throw new FrugalError('E_UNSUPPORTED', `model '${model.graph.name}' has no attention to convert (no Softmax node)`);
   const { matches, misses } = findAttention(model);
@@ -199,9 +202,9 @@ export function convertAttention(model: Model, opts: ConvertAttentionOptions): P
   const converted: Array<{ softmax: string; form: string; headDim: number; scale: number; masked: boolean }> = [];
   for (const m of matches) {
     const base = m.softmax.name.replace(/[./]?softmax[^./]*$/i, '') || m.softmax.name;
-    const prefix = graph.uniqueNodeName(attentionPrefix(base, { form, window, globalTokens: opts.globalTokens }));
+    const prefix = graph.uniqueNodeName(attentionPrefix(base, { form, window, globalTokens: opts.globalTokens, randomFeatures: opts.randomFeatures }));
     const k = b.op('Transpose', [m.kT], { perm: [0, 1, 3, 2] }, { name: `${prefix}.k` });
-    const ctx = buildAttention(b, m.q, k, m.v, { form, headDim: m.headDim, window, globalTokens: opts.globalTokens, scale: m.scale, maskBias: m.mask, elemType: m.elemType, prefix, opset: model.opset });
+    const ctx = buildAttention(b, m.q, k, m.v, { form, headDim: m.headDim, window, globalTokens: opts.globalTokens, randomFeatures: opts.randomFeatures, scale: m.scale, maskBias: m.mask, elemType: m.elemType, prefix, opset: model.opset });
     m.context.outputs[0]!.replaceAllUsesWith(ctx, true);
     converted.push({ softmax: m.softmax.name, form, headDim: m.headDim, scale: m.scale, masked: m.mask !== null });
   }

@@ -13,6 +13,10 @@
  *     causal: the same sums taken as prefix sums (CumSum over j ≤ i), O(n·d²) time and memory.
  *   Padded keys are removed by multiplying φ(K) by exp(mask) (exp of 0 is 1; of −10⁴ underflows to 0).
  *   `scale` does not apply: φ(Q)·φ(K)ᵀ has no temperature.
+ * - performer (Choromanski et al. 2021, FAVOR+ positive random features): the same linear machinery
+ *   with φ(x) = exp(Wᵀx' − ‖x'‖²/2)/√m, x' = x·√scale and W [d, m] seeded N(0, 1), so that
+ *   E[φ(q)·φ(k)] = exp(q·k·scale): an unbiased estimate of softmax attention's kernel, which the
+ *   converted model inherits without retraining (error shrinks as 1/√m).
  * - window (local band, Longformer-style): query i attends to keys j with |i − j| ≤ w (causal:
  *   i − w ≤ j ≤ i). The sequence is cut into blocks of w tokens; each query block scores only its own
  *   block and its two neighbours (3w keys), so the scores are [n, 3w], never [n, n].
@@ -27,9 +31,10 @@ import type { GraphBuilder } from '../../ir/builder.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Value } from '../../ir/node.js';
 import { FrugalError } from '../../errors.js';
+import { createRng } from '../../util/rng.js';
 
 /** The attention forms Frugal builds and converts to. */
-export const ATTENTION_FORMS = ['softmax', 'linear', 'window', 'block'] as const;
+export const ATTENTION_FORMS = ['softmax', 'linear', 'performer', 'window', 'block'] as const;
 export type AttentionForm = (typeof ATTENTION_FORMS)[number];
 
 export interface AttentionOptions {
@@ -50,6 +55,10 @@ export interface AttentionOptions {
   elemType?: number;
   /** Prefix of node and constant names (unique per layer). */
   prefix: string;
+  /** performer: number of random features m (default 64). */
+  randomFeatures?: number;
+  /** performer: seed of the random projection (default 0). */
+  seed?: number;
   /** Denominator guard of linear attention (default 1e-6). */
   eps?: number;
   /**
@@ -64,19 +73,19 @@ export interface AttentionOptions {
  * name it later: `<base>.linear_attention`, `<base>.window_w64_causal_attention`,
  * `<base>.block_b64_g2_attention`.
  */
-export function attentionPrefix(base: string, opts: Pick<AttentionOptions, 'form' | 'causal' | 'window' | 'globalTokens'>): string {
-  const param = opts.form === 'window' ? `_w${opts.window ?? 64}` : opts.form === 'block' ? `_b${opts.window ?? 64}_g${opts.globalTokens ?? 2}` : '';
+export function attentionPrefix(base: string, opts: Pick<AttentionOptions, 'form' | 'causal' | 'window' | 'globalTokens' | 'randomFeatures'>): string {
+  const param = opts.form === 'window' ? `_w${opts.window ?? 64}` : opts.form === 'block' ? `_b${opts.window ?? 64}_g${opts.globalTokens ?? 2}` : opts.form === 'performer' ? `_m${opts.randomFeatures ?? 64}` : '';
   return `${base}.${opts.form}${param}${opts.causal ? '_causal' : ''}_attention`;
 }
 
-const PREFIX_PATTERN = /^(.*)\.(softmax|linear|window|block)(?:_w(\d+))?(?:_b(\d+)_g(\d+))?(_causal)?_attention\./;
+const PREFIX_PATTERN = /^(.*)\.(softmax|linear|performer|window|block)(?:_w(\d+))?(?:_b(\d+)_g(\d+))?(?:_m(\d+))?(_causal)?_attention\./;
 
 /** The layer and form recorded in a node name written under `attentionPrefix`, or undefined. */
-export function parseAttentionPrefix(nodeName: string): { layer: string; form: AttentionForm; causal: boolean; window?: number; globalTokens?: number } | undefined {
+export function parseAttentionPrefix(nodeName: string): { layer: string; form: AttentionForm; causal: boolean; window?: number; globalTokens?: number; randomFeatures?: number } | undefined {
   const m = PREFIX_PATTERN.exec(nodeName);
   if (!m) return undefined;
   const window = m[3] ?? m[4];
-  return { layer: m[1]!, form: m[2] as AttentionForm, causal: Boolean(m[6]), ...(window ? { window: Number(window) } : {}), ...(m[5] ? { globalTokens: Number(m[5]) } : {}) };
+  return { layer: m[1]!, form: m[2] as AttentionForm, causal: Boolean(m[7]), ...(window ? { window: Number(window) } : {}), ...(m[5] ? { globalTokens: Number(m[5]) } : {}), ...(m[6] ? { randomFeatures: Number(m[6]) } : {}) };
 }
 
 /** Bias given to structurally excluded keys (outside the band, padding blocks). */
@@ -119,6 +128,8 @@ export function checkAttentionOptions(opts: AttentionOptions): void {
   if ((opts.form === 'window' || opts.form === 'block') && (!Number.isInteger(w) || w <= 0)) {
     throw new FrugalError('E_USAGE', `attention window must be a positive integer, got ${w} (use e.g. --window 64)`);
   }
+  const m = opts.randomFeatures ?? 64;
+  if (opts.form === 'performer' && (!Number.isInteger(m) || m < 1)) throw new FrugalError('E_USAGE', `performer randomFeatures must be a positive integer, got ${m}`);
   const g = opts.globalTokens ?? 2;
   if (opts.form === 'block' && (!Number.isInteger(g) || g < 0)) throw new FrugalError('E_USAGE', `attention globalTokens must be a non-negative integer, got ${g}`);
   if ((opts.opset ?? 17) < 11) throw new FrugalError('E_UNSUPPORTED', `efficient attention needs opset 11 or later (Pad with a fill value, CumSum); the model imports opset ${opts.opset}`);
@@ -136,7 +147,12 @@ export function buildAttention(b: GraphBuilder, q: Value, k: Value, v: Value, op
     case 'softmax':
       return softmaxAttention(o, q, k, v, scale, mask, opts.causal ?? false);
     case 'linear':
-      return linearAttention(o, q, k, v, mask, opts.causal ?? false, opts.eps ?? 1e-6);
+      return linearAttention(o, q, k, v, mask, opts.causal ?? false, opts.eps ?? 1e-6, (x) => featureMap(o, x));
+    case 'performer': {
+      const w = performerProjection(opts.headDim, opts.randomFeatures ?? 64, opts.seed ?? 0);
+      const proj = o.tensor([opts.headDim, w.length / opts.headDim], Array.from(w));
+      return linearAttention(o, q, k, v, mask, opts.causal ?? false, opts.eps ?? 1e-6, (x) => favorFeatures(o, x, proj, scale, w.length / opts.headDim));
+    }
     case 'window':
       return blockedAttention(o, q, k, v, scale, mask, { kind: 'window', size: opts.window ?? 64, causal: opts.causal ?? false, headDim: opts.headDim, globals: 0 });
     case 'block':
@@ -171,9 +187,22 @@ function featureMap(o: Ops, x: Value): Value {
   return o.op('Add', [o.op('Relu', [x]), o.op('Exp', [o.op('Min', [x, o.scalar(0)])])]);
 }
 
-function linearAttention(o: Ops, q: Value, k: Value, v: Value, mask: Value | null, causal: boolean, eps: number): Value {
-  const fq = featureMap(o, q);
-  let fk = featureMap(o, k);
+/** The performer's random projection W [d, m], row-major, seeded N(0, 1) entries. */
+export function performerProjection(headDim: number, features: number, seed: number): Float32Array {
+  const rng = createRng(seed);
+  return Float32Array.from({ length: headDim * features }, () => rng.normal());
+}
+
+/** FAVOR+ positive features: exp(x'·W − ‖x'‖²/2) / √m with x' = x·√scale. */
+function favorFeatures(o: Ops, x: Value, w: Value, scale: number, m: number): Value {
+  const xs = o.op('Mul', [x, o.scalar(Math.sqrt(scale))]);
+  const half = o.op('Mul', [o.axesOp('ReduceSum', o.op('Mul', [xs, xs]), [3], { keepdims: 1 }), o.scalar(0.5)]);
+  return o.op('Mul', [o.op('Exp', [o.op('Sub', [o.op('MatMul', [xs, w]), half])]), o.scalar(1 / Math.sqrt(m))]);
+}
+
+function linearAttention(o: Ops, q: Value, k: Value, v: Value, mask: Value | null, causal: boolean, eps: number, phi: (x: Value) => Value): Value {
+  const fq = phi(q);
+  let fk = phi(k);
   // Padded keys contribute nothing to either sum: φ(k_j) · exp(bias_j), bias [B,1,1,n] → [B,1,n,1].
   if (mask) fk = o.op('Mul', [fk, o.op('Transpose', [o.op('Exp', [mask])], { perm: [0, 1, 3, 2] })]);
   if (!causal) {
@@ -183,7 +212,7 @@ function linearAttention(o: Ops, q: Value, k: Value, v: Value, mask: Value | nul
     const den = o.op('MatMul', [fq, o.op('Transpose', [z], { perm: [0, 1, 3, 2] })]); // [B,h,n,1]
     return o.op('Div', [num, o.op('Add', [den, o.scalar(eps)])]);
   }
-  // Prefix sums: S_i = Σ_{j≤i} φ(k_j)ᵀ v_j  [B,h,n,d,d] and z_i = Σ_{j≤i} φ(k_j)  [B,h,n,d].
+  // Prefix sums: S_i = Σ_{j≤i} φ(k_j)ᵀ v_j  [B,h,n,m,d] and z_i = Σ_{j≤i} φ(k_j)  [B,h,n,m].
   const outer = o.op('Mul', [o.axesOp('Unsqueeze', fk, [4]), o.axesOp('Unsqueeze', v, [3])]);
   const s = o.op('CumSum', [outer, o.ints([2])]);
   const z = o.op('CumSum', [fk, o.ints([2])]);

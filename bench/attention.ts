@@ -5,7 +5,7 @@
  * sequence lengths n. Each (kind, form, n) runs in a fresh process (bench/attention-child.ts) so its
  * peak memory is its own; latency is the median of `reps` runs after `warmup`.
  *
- * Forms: linear (elu+1), window (radius --window, default 128), block (block --block, default 64, plus
+ * Forms: linear (elu+1), performer (64 random features), window (radius --window, default 128), block (block --block, default 64, plus
  * --global tokens, default 2). Softmax is skipped where its n×n scores would not fit in the memory
  * available now (three float32 copies of 12·n² values), and reported as such.
  *
@@ -53,7 +53,7 @@ export async function attentionBench(args: string[]): Promise<Record<string, unk
   const reps = intArg(args, 'reps', full ? 5 : 3);
   const lengths = full ? [256, 512, 1024, 2048, 4096, 8192, 16384] : [256, 512, 1024, 2048, 4096];
   const kinds = args.includes('--block-only') ? (['block'] as const) : (['block', 'layer'] as const);
-  const forms: AttentionForm[] = ['softmax', 'linear', 'window', 'block'];
+  const forms: AttentionForm[] = ['softmax', 'linear', 'performer', 'window', 'block'];
   const rows: Row[] = [];
   for (const kind of kinds) {
     for (const n of lengths) {

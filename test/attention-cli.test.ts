@@ -47,7 +47,7 @@ describe('frugal attention', () => {
   test('bad input: clear one-line errors, exit codes, nothing written, the input untouched', () => {
     const before = readFileSync(TEACHER);
     const out = path.join(dir, 'never.onnx');
-    assertCleanError(runFrugal(process.cwd(), ['attention', TEACHER, '--to', 'wide', '-o', out]), /--to must be one of linear, window, block, got 'wide'/, 2);
+    assertCleanError(runFrugal(process.cwd(), ['attention', TEACHER, '--to', 'wide', '-o', out]), /--to must be one of linear, performer, window, block, got 'wide'/, 2);
     assertCleanError(runFrugal(process.cwd(), ['attention', TEACHER, '--to', 'window', '--window', '0', '-o', out]), /--window must be an integer ≥ 1/, 2);
     assertCleanError(runFrugal(process.cwd(), ['attention', TEACHER, '--to', 'linear', '--window', '8', '-o', out]), /--window applies to --to window and --to block/, 2);
     assertCleanError(runFrugal(process.cwd(), ['attention', TEACHER, '--to', 'linear', '--epochs', '2', '-o', out]), /need --dataset/, 2);

@@ -2,6 +2,7 @@
  * `npm run bench -- <name> [--json]`: benchmarks that print ratios against a peer measured in the same
  * run (this machine is shared and noisy: medians and ratios, never a lone absolute time).
  */
+import { attentionBench } from './attention.js';
 import { codecBench } from './codec.js';
 import { distillBench } from './distill.js';
 import { optimizerBench } from './optimizer.js';
@@ -11,7 +12,7 @@ import { quantizeBench } from './quantize.js';
 import { trainBench } from './train.js';
 import { trainKernelsBench } from './train-kernels.js';
 
-const BENCHES: Record<string, (args: string[]) => Promise<Record<string, unknown>>> = { codec: codecBench, profile: profileBench, train: trainBench, quantize: quantizeBench, optimizer: optimizerBench, 'train-kernels': trainKernelsBench, distill: distillBench, prune: pruneBench };
+const BENCHES: Record<string, (args: string[]) => Promise<Record<string, unknown>>> = { attention: attentionBench, codec: codecBench, profile: profileBench, train: trainBench, quantize: quantizeBench, optimizer: optimizerBench, 'train-kernels': trainKernelsBench, distill: distillBench, prune: pruneBench };
 
 async function main(): Promise<number> {
   const [name, ...rest] = process.argv.slice(2);

@@ -25,3 +25,4 @@ export {
 } from './quantize/index.js';
 export { int4WeightOnlyPass, type Int4Options, type Int4Stats } from './quantize/int4.js';
 export { fp16Pass, convertToFloat16, type Fp16Options, type Fp16Stats } from './precision/fp16.js';
+export * from './attention/index.js';

@@ -11,3 +11,4 @@ export { prepareForTraining } from './prepare.js';
 export * from './loss-scaling.js';
 export * from './distill/index.js';
 export * from './prune-recipe.js';
+export * from './attention-recovery.js';

@@ -7,6 +7,7 @@
  *   x = LayerNorm(Gather(word_embeddings, input_ids) + position_embeddings[0:seq])
  *   per layer (post-norm, as BERT; or pre-norm):
  *     x = LN(x + O(softmax(Q·Kᵀ/√d + (1 - mask)·-1e4)·V))      multi-head, heads split by Reshape
+ *       (or linear / window / block attention over the same Q, K, V: `attention`)
  *     x = LN(x + W2·gelu(W1·x))                                  gelu = 0.5·x·(1 + erf(x/√2))
  *   pooled = tanh(Wp · masked_mean(x))
  *   logits = Wc · pooled + bc                                    [batch, classes]
@@ -20,6 +21,7 @@ import { DataType } from '../ir/dtype.js';
 import type { Model } from '../ir/model.js';
 import { float, type Value } from '../ir/node.js';
 import { FrugalError } from '../errors.js';
+import { type AttentionForm, attentionPrefix, buildAttention, checkAttentionOptions } from '../passes/attention/forms.js';
 import { filledWeight, normalWeight } from './init.js';
 
 export interface TransformerConfig {
@@ -37,6 +39,15 @@ export interface TransformerConfig {
   initStd: number;
   layerNormEpsilon: number;
   seed: number;
+  /**
+   * Attention form of every layer (default softmax). Efficient forms (see passes/attention/forms.ts)
+   * keep the same Q/K/V/O weights, so a model can be trained with one form and converted to another.
+   */
+  attention: AttentionForm;
+  /** window: band radius; block: block size (ignored by softmax and linear). */
+  attentionWindow: number;
+  /** block: leading tokens that attend to, and are attended by, every token. */
+  attentionGlobal: number;
 }
 
 export const TRANSFORMER_TINY_DEFAULTS: Readonly<TransformerConfig> = Object.freeze({
@@ -51,6 +62,9 @@ export const TRANSFORMER_TINY_DEFAULTS: Readonly<TransformerConfig> = Object.fre
   initStd: 0.02,
   layerNormEpsilon: 1e-12,
   seed: 0,
+  attention: 'softmax',
+  attentionWindow: 64,
+  attentionGlobal: 2,
 });
 
 export const BERT_BASE_DEFAULTS: Readonly<TransformerConfig> = Object.freeze({
@@ -80,6 +94,10 @@ function checkConfig(c: TransformerConfig): void {
     if (!Number.isInteger(c[k]) || c[k] < 1) throw new FrugalError('E_USAGE', `transformer: ${k} must be a positive integer, got ${c[k]}`);
   }
   if (c.hidden % c.heads !== 0) throw new FrugalError('E_USAGE', `transformer: hidden (${c.hidden}) must be divisible by heads (${c.heads})`);
+  checkAttentionOptions({ form: c.attention, headDim: c.hidden / c.heads, window: c.attentionWindow, globalTokens: c.attentionGlobal, prefix: '' });
+  if ((c.attention === 'window' || c.attention === 'block') && c.attentionWindow > c.maxLength) {
+    throw new FrugalError('E_USAGE', `transformer: attentionWindow (${c.attentionWindow}) is larger than the longest sequence (maxLength ${c.maxLength}); choose a window ≤ ${c.maxLength}`);
+  }
   if (c.norm !== 'post' && c.norm !== 'pre') throw new FrugalError('E_USAGE', `transformer: norm must be 'post' or 'pre', got '${c.norm}'`);
 }
 
@@ -137,13 +155,20 @@ export function buildTransformerEncoder(config: Partial<TransformerConfig> = {})
       return op('Transpose', [r], `${n}.attn.${which}_transpose`, { perm });
     };
     const q = heads(linear(attnIn, `${p}.attention.query`, `${n}.attn.q_proj`, H, H), 'q', [0, 2, 1, 3]);
-    const kT = heads(linear(attnIn, `${p}.attention.key`, `${n}.attn.k_proj`, H, H), 'k', [0, 2, 3, 1]);
+    // Softmax takes Kᵀ [B,h,d,n] straight from the transpose; the efficient forms take K [B,h,n,d].
+    const kHeads = heads(linear(attnIn, `${p}.attention.key`, `${n}.attn.k_proj`, H, H), 'k', c.attention === 'softmax' ? [0, 2, 3, 1] : [0, 2, 1, 3]);
     const v = heads(linear(attnIn, `${p}.attention.value`, `${n}.attn.v_proj`, H, H), 'v', [0, 2, 1, 3]);
-    let scores = op('MatMul', [q, kT], `${n}.attn.qk`);
-    scores = op('Mul', [scores, scale], `${n}.attn.scale`);
-    scores = op('Add', [scores, extMask], `${n}.attn.mask`);
-    const probs = op('Softmax', [scores], `${n}.attn.softmax`, { axis: -1 });
-    let ctx = op('MatMul', [probs, v], `${n}.attn.context`);
+    let ctx: Value;
+    if (c.attention === 'softmax') {
+      const kT = kHeads;
+      let scores = op('MatMul', [q, kT], `${n}.attn.qk`);
+      scores = op('Mul', [scores, scale], `${n}.attn.scale`);
+      scores = op('Add', [scores, extMask], `${n}.attn.mask`);
+      const probs = op('Softmax', [scores], `${n}.attn.softmax`, { axis: -1 });
+      ctx = op('MatMul', [probs, v], `${n}.attn.context`);
+    } else {
+      ctx = buildAttention(b, q, kHeads, v, { form: c.attention, headDim: d, window: c.attentionWindow, globalTokens: c.attentionGlobal, maskBias: extMask, prefix: attentionPrefix(`${n}.attn`, { form: c.attention, window: c.attentionWindow, globalTokens: c.attentionGlobal }) });
+    }
     ctx = op('Transpose', [ctx], `${n}.attn.context_transpose`, { perm: [0, 2, 1, 3] });
     ctx = op('Reshape', [ctx, mergeShape], `${n}.attn.merge_heads`);
     const attnOut = linear(ctx, `${p}.attention.output`, `${n}.attn.out_proj`, H, H);

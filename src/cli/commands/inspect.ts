@@ -2,6 +2,7 @@ import { FrugalError } from '../../errors.js';
 import { loadModel } from '../../onnx/index.js';
 import { inspectModel, type ModelSummary } from '../../ir/summary.js';
 import { formatBytes, formatCount, table } from '../../report/format.js';
+import { describeAttention, type LayerAttention } from '../../passes/attention/convert.js';
 import { defineCommand } from '../command.js';
 
 /** Parses `name=1x3x224x224` (dims may be symbolic words) into a name and a shape. */
@@ -26,11 +27,16 @@ export const inspectCommand = defineCommand({
     const shapes = Object.fromEntries(ctx.values.shape.map(parseShapeFlag));
     const model = await loadModel(file);
     const s = inspectModel(model, { inputShapes: shapes });
+    // After the summary: describing attention infers shapes, which annotates the model's values.
+    const attention = describeAttention(model);
     if (ctx.json) {
-      ctx.out(JSON.stringify({ file, ...s }, null, 2));
+      ctx.out(JSON.stringify({ file, ...s, attention }, null, 2));
       return;
     }
     printSummary(ctx.out, file, s, Object.keys(shapes));
+    if (attention.length) {
+      ctx.out(table(['attention layer', 'form'], attention.map((x) => [x.layer, formName(x)])));
+    }
   },
 });
 
@@ -52,6 +58,16 @@ export function flopsLine(s: ModelSummary, givenShapes: readonly string[] = []):
   }
   if (unpriced) parts.push(`no FLOP rule for ${unpriced}`);
   return `${s.knownFlops > 0 ? `at least ${formatCount(s.knownFlops)}` : 'unknown'} (${Math.round(s.flopsKnownFraction * 100)}% of nodes counted; ${parts.join('; ')})`;
+}
+
+/** `window (radius 64, causal)`, `block (block 64, 2 global)`, `softmax (not convertible: …)`. */
+function formName(a: LayerAttention): string {
+  const details = [
+    ...(a.form === 'window' ? [`radius ${a.window}`] : a.form === 'block' ? [`block ${a.window}`, `${a.globalTokens} global`] : a.form === 'performer' ? [`${a.randomFeatures} random features`] : []),
+    ...(a.causal ? ['causal'] : []),
+    ...(a.note ? [a.note] : []),
+  ];
+  return details.length ? `${a.form} (${details.join(', ')})` : a.form;
 }
 
 function printSummary(out: (l: string) => void, file: string, s: ModelSummary, givenShapes: string[]): void {

@@ -33,6 +33,15 @@ export function expandBack(ctx: GradContext, node: Node, dy: Value, axes: number
 }
 
 export const reduceRules: GradRuleTable = {
+  /**
+   * Y_i = Σ_{j≤i} X_j along the axis (prefix sum): dX_j = Σ_{i≥j} dY_i, the suffix sum of dY, which is
+   * CumSum with `reverse` flipped; `exclusive` keeps its meaning (the diagonal term stays excluded).
+   */
+  CumSum: (ctx, n, [dy]) => {
+    const reverse = n.attrInt('reverse', 0) === 1 ? 0 : 1;
+    return [ctx.op('CumSum', [dy!, n.inputs[1]!], { reverse, exclusive: n.attrInt('exclusive', 0) }), null];
+  },
+
   ReduceSum: (ctx, n, [dy]) => {
     const axes = reducedAxes(ctx, n, 13);
     return [axes.length ? expandBack(ctx, n, dy!, axes) : dy!];

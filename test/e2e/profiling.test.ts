@@ -373,9 +373,10 @@ describe('profileModels and records', () => {
     const m = rec.models[0]!;
     assert.equal(m.extendedForEnergy, true);
     assert.ok(m.seconds >= 0.2 && m.iterations > 3, `${m.iterations} runs in ${m.seconds} s`);
-    // The meter's marks and the loop's clock are read a few instructions apart (more under load: a CI
-    // run saw 0.25 ms), so allow 10 W × 5 ms; a window that missed the extension would be ~2 J short.
-    assert.ok(Math.abs(m.energy.joules! - 10 * m.seconds) < 0.05, `${m.energy.joules} J over ${m.seconds} s at 10 W`);
+    // The meter's marks and the loop's clock are read a few instructions apart, further apart under load
+    // (a CI run saw 0.25 ms; a run beside other test processes on this 2-core machine 5.2 ms), so allow
+    // 10 W × 20 ms. What this guards against is a window that missed the extension: ~2 J short, 10× that.
+    assert.ok(Math.abs(m.energy.joules! - 10 * m.seconds) < 0.2, `${m.energy.joules} J over ${m.seconds} s at 10 W`);
   });
 
   test('bad options are usage errors', async () => {

@@ -1,0 +1,94 @@
+/**
+ * `frugal optimize` end to end in real processes: the JSON keys the issue lists, with files that exist
+ * and a chosen model that runs; the reports carry the efficiency metrics and the Pareto chart; no
+ * candidate within the drop is exit 0 with a message, or 1 with --require; bad input is one clear line
+ * and leaves no output folder behind.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { loadModel } from '../src/onnx/index.js';
+import { createSession, feedSpecsOf, randomFeeds } from '../src/runtime/index.js';
+import { assertCleanError, runFrugal } from './helpers/cli.js';
+
+const TEACHER = path.resolve('models/mnist-cnn.onnx');
+const SPAM = path.resolve('models/spam-transformer.onnx');
+let dir: string;
+const SMALL = ['--validation', '300', '--train-limit', '256', '--profile-seconds', '0.2'];
+
+before(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'frugal-optimize-cli-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('--json gives chosen, front, candidates and searchSeconds; the files exist and the chosen model runs', async () => {
+  const out = path.join(dir, 'out');
+  const r = runFrugal(dir, ['optimize', TEACHER, '--dataset', 'mnist', '--max-drop', '1', '--candidates', 'int8-dynamic', '--candidates', 'structured-0.25', '--out', out, '--json', ...SMALL], 300_000);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '', 'no progress lines with --json');
+  const j = JSON.parse(r.stdout);
+  for (const k of ['chosen', 'front', 'candidates', 'searchSeconds']) assert.ok(k in j, `key ${k}`);
+  for (const k of ['pipeline', 'file', 'accuracy', 'accuracyDeltaPoints', 'latencyRatio', 'joulesPerInference', 'energySource', 'sizeBytes']) assert.ok(k in j.chosen, `chosen.${k}`);
+  assert.ok(['int8-dynamic', 'structured-0.25'].includes(j.chosen.pipeline));
+  assert.ok(j.chosen.accuracyDeltaPoints >= -1);
+  assert.match(j.chosen.energySource, /^(measured|estimated):/);
+  assert.deepEqual(j.candidates.map((c: { pipeline: string }) => c.pipeline), ['int8-dynamic', 'structured-0.25']);
+  for (const c of j.candidates) assert.ok(c.status === 'evaluated' || (c.status === 'rejected' && /more than --max-drop 1/.test(c.reason)), `${c.pipeline}: ${c.status}`);
+  assert.ok(j.front.length >= 1 && j.front.every((c: { pareto: boolean }) => c.pareto));
+  for (const c of j.front) if (c.pipeline !== 'fp32') assert.ok(existsSync(c.file), `front member ${c.file}`);
+  assert.ok(existsSync(j.chosen.file));
+  const m = await loadModel(j.chosen.file);
+  const s = await createSession(m);
+  try {
+    const out1 = await s.run(randomFeeds(feedSpecsOf(m), { seed: 1, dims: { batch: 2 } }));
+    assert.ok(Object.values(out1).length === 1);
+  } finally {
+    await s.release();
+  }
+  const md = readFileSync(path.join(out, 'report.md'), 'utf8');
+  assert.match(md, /## Efficiency metrics/);
+  assert.match(md, /J\/inference \| Wh per 1,000 \| gCO2e per 1,000 \| rating/);
+  assert.match(md, /gCO2e\/kWh/);
+  assert.match(md, /\| (estimated|measured) \(/);
+  const html = readFileSync(path.join(out, 'report.html'), 'utf8');
+  assert.match(html, /id="chart-pareto"><svg/);
+  assert.match(html, /Validation accuracy against energy/);
+  const saved = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
+  assert.equal(saved.chosen.pipeline, j.chosen.pipeline);
+
+  // A rerun into the same folder reads every candidate from the cache.
+  const again = JSON.parse(runFrugal(dir, ['optimize', TEACHER, '--dataset', 'mnist', '--max-drop', '1', '--candidates', 'int8-dynamic', '--candidates', 'structured-0.25', '--out', out, '--json', ...SMALL], 300_000).stdout);
+  assert.ok(again.candidates.every((c: { cached: boolean }) => c.cached));
+});
+
+test('no candidate within --max-drop: exit 0 with a message, or 1 with --require', () => {
+  const args = ['optimize', TEACHER, '--dataset', 'mnist', '--max-drop', '0', '--candidates', 'structured-0.75', '--out', path.join(dir, 'none'), ...SMALL];
+  const r = runFrugal(dir, args, 300_000);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /no candidate stays within --max-drop 0/);
+  const req = runFrugal(dir, [...args, '--require'], 300_000);
+  assert.equal(req.code, 1);
+  assert.match(req.stdout, /no candidate stays within --max-drop 0/);
+});
+
+test('bad input: one clear line, usage exit code, no output folder', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--max-drop', '-1'], /--max-drop must be a number ≥ 0, got '-1'/],
+    [['--max-drop', '1', '--budget=-5m'], /--budget must be a positive duration/],
+    [['--max-drop', '1', '--budget', '0s'], /--budget must be a positive duration/],
+    [['--max-drop', '1', '--objective', 'speed'], /--objective must be one of energy, latency, size/],
+    [['--max-drop', '1', '--candidates', 'int9'], /unknown candidate 'int9'/],
+  ];
+  for (const [extra, pattern] of cases) {
+    const out = path.join(dir, 'bad');
+    assertCleanError(runFrugal(dir, ['optimize', TEACHER, '--dataset', 'mnist', '--out', out, ...extra]), pattern, 2);
+    assert.ok(!existsSync(out), `no output folder after ${extra.join(' ')}`);
+  }
+  const out = path.join(dir, 'bad');
+  assertCleanError(runFrugal(dir, ['optimize', SPAM, '--dataset', 'mnist', '--max-drop', '1', '--out', out]), /--dataset mnist does not fit this model/, 2);
+  assert.ok(!existsSync(out));
+  assertCleanError(runFrugal(dir, ['optimize', path.join(dir, 'missing.onnx'), '--dataset', 'mnist', '--max-drop', '1']), /is not an existing file/, 2);
+  assertCleanError(runFrugal(dir, ['optimize', TEACHER, '--dataset', 'mnist']), /missing --max-drop/, 2);
+});

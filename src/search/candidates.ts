@@ -91,6 +91,8 @@ export interface StepContext {
   /** Calibration samples for int8-static (taken from the start of the training split). */
   calibrationCount: number;
   batchSize: number;
+  /** Fine-tuning / distillation learning rate (default: the trainer's). */
+  lr?: number;
   intraOpThreads?: number;
   onPhase?: (line: string) => void;
   /**
@@ -134,6 +136,7 @@ export async function applyStep(model: Model, step: PipelineStep, ctx: StepConte
       evaluate: false,
       seed: ctx.seed,
       batchSize: ctx.batchSize,
+      ...(ctx.lr !== undefined ? { lr: ctx.lr } : {}),
       ...threads,
       ...(ctx.onPhase ? { onPhase: ctx.onPhase } : {}),
     });
@@ -150,6 +153,7 @@ export async function applyStep(model: Model, step: PipelineStep, ctx: StepConte
     evaluate: false,
     seed: ctx.seed,
     batchSize: ctx.batchSize,
+    ...(ctx.lr !== undefined ? { lr: ctx.lr } : {}),
     ...threads,
   });
   // The student reads the teacher's tokens: keep the tokenizer with it so evaluation re-tokenizes alike.

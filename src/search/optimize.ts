@@ -20,7 +20,7 @@ import type { CarbonOptions } from '../profiling/carbon.js';
 import type { ProfileRecord } from '../profiling/records.js';
 import { costDims, costOf } from '../training/prune-recipe.js';
 import { getDataset } from '../data/index.js';
-import { applyStep, type CandidateSpec, CANDIDATES, pipelineTrains, type StepContext, stepId } from './candidates.js';
+import { applyStep, type CandidateSpec, CANDIDATES, pipelineTrains, type StepContext, stepId, stepTrains } from './candidates.js';
 import { CandidateCache, cacheKey, sha256 } from './cache.js';
 import { paretoFront } from './pareto.js';
 import { type SearchSplits, validationFeed } from './validation.js';
@@ -30,9 +30,10 @@ export type Objective = (typeof OBJECTIVES)[number];
 
 /** Per-dataset defaults: validation size, fine-tuning examples, evaluation batch, profiling shapes. */
 export const SEARCH_DEFAULTS = Object.freeze({
-  mnist: Object.freeze({ validation: 1000, trainLimit: 2000, evalBatch: 256, shapes: undefined }),
+  mnist: Object.freeze({ validation: 1000, trainLimit: 2000, evalBatch: 256, lr: undefined, shapes: undefined }),
   // Attention scores are batch × heads × 512 × 512 floats: small batches keep memory bounded (demo.ts).
-  spam: Object.freeze({ validation: 400, trainLimit: 256, evalBatch: 16, shapes: { input_ids: [1, 512], attention_mask: [1, 512] } }),
+  // Fine-tuning lr 1e-4: the default 1e-3 lost accuracy while fine-tuning this transformer (bench/prune.ts).
+  spam: Object.freeze({ validation: 400, trainLimit: 256, evalBatch: 16, lr: 1e-4, shapes: { input_ids: [1, 512], attention_mask: [1, 512] } }),
 });
 
 export interface SearchOptions {
@@ -190,9 +191,10 @@ export async function searchCandidates(o: SearchOptions): Promise<SearchResult> 
     seed,
     calibrationCount: Math.min(o.calibrationCount ?? 64, splits.trainLimit),
     batchSize: o.dataset === 'spam' ? 16 : 64,
+    ...(defaults.lr !== undefined ? { lr: defaults.lr } : {}),
     ...(o.intraOpThreads ? { intraOpThreads: o.intraOpThreads } : {}),
   };
-  const settings = { dataset: o.dataset, trainLimit: ctx.trainLimit, epochs: ctx.epochs, calibrationCount: ctx.calibrationCount, batchSize: ctx.batchSize, validation: [splits.validationStart, splits.validationCount] };
+  const settings = { dataset: o.dataset, lr: ctx.lr ?? null, trainLimit: ctx.trainLimit, epochs: ctx.epochs, calibrationCount: ctx.calibrationCount, batchSize: ctx.batchSize, validation: [splits.validationStart, splits.validationCount] };
   const cache = o.cacheDir ? new CandidateCache(o.cacheDir) : undefined;
   const keyOf = (pipeline: string): string => cacheKey(modelHash, pipeline, seed, settings);
   const dims = costDims(o.model);
@@ -208,6 +210,19 @@ export async function searchCandidates(o: SearchOptions): Promise<SearchResult> 
   let fineTunesSaved = 0;
   let budgetHit = false;
 
+  // Trained models by pipeline prefix id, kept for the rest of this run.
+  const trained = new Map<string, Model>();
+  const findPrefix = (spec: CandidateSpec): { start: number; model: Model; id: string } => {
+    for (let k = spec.steps.length - 1; k >= 1; k--) {
+      if (!spec.steps.slice(0, k).some(stepTrains)) break;
+      const id = spec.steps.slice(0, k).map(stepId).join('+');
+      const mem = trained.get(id);
+      if (mem) return { start: k, model: mem, id };
+      const e = cache?.get(keyOf(id));
+      if (e) return { start: k, model: decodeModel(e.bytes), id };
+    }
+    return { start: 0, model: o.model, id: '' };
+  };
   for (const [i, spec] of table.entries()) {
     const at: SearchProgress = { candidate: spec.id, index: i + 1, total: table.length, best: bestProxy.pipeline };
     const line = (what: string): void => say(`[${i + 1}/${table.length}] ${spec.id}: ${what} (best so far: ${bestProxy.pipeline})`, at);
@@ -218,17 +233,20 @@ export async function searchCandidates(o: SearchOptions): Promise<SearchResult> 
       results.push({ pipeline: spec.id, status: 'skipped', skippedBy: 'budget', reason: 'the time budget ran out before it was tried', cached: false, pareto: false });
       continue;
     }
-    const trains = pipelineTrains(spec);
+    // The longest trained prefix already at hand (this run, or the disk cache): a pruned model reused
+    // under int8, say. Only the steps after it are run.
+    const prefix = findPrefix(spec);
+    const stillTrains = spec.steps.slice(prefix.start).some(stepTrains);
     const rejectedPrefix = results.find((r) => r.status === 'rejected' && r.accuracy !== undefined && spec.id.startsWith(`${r.pipeline}+`));
-    if (rejectedPrefix && trains) {
-      fineTunesSaved++;
+    if (rejectedPrefix && pipelineTrains(spec)) {
+      if (stillTrains) fineTunesSaved++;
       results.push({ pipeline: spec.id, status: 'skipped', skippedBy: 'prefix-rejected', reason: `its prefix ${rejectedPrefix.pipeline} already drops more than ${o.maxDropPoints} points`, cached: false, pareto: false });
       line('skipped (prefix rejected)');
       continue;
     }
     let hit = cache?.get(keyOf(spec.id));
     if (hit && hit.info.validationAccuracy === undefined) hit = undefined;
-    if (!hit && trains && bestProxy.value !== null) {
+    if (!hit && stillTrains && bestProxy.value !== null) {
       // Preview the structure without training: a fine-tune that cannot beat the best is not run.
       line('cost model preview');
       let preview = o.model;
@@ -253,23 +271,14 @@ export async function searchCandidates(o: SearchOptions): Promise<SearchResult> 
         accuracy = hit.info.validationAccuracy!;
         cached = true;
       } else {
-        // Start from the longest cached prefix that trained (a pruned model reused under int8, say).
-        let start = 0;
-        model = o.model;
-        for (let k = spec.steps.length - 1; k >= 1 && cache; k--) {
-          const prefix = spec.steps.slice(0, k).map(stepId).join('+');
-          const e = cache.get(keyOf(prefix));
-          if (e) {
-            model = decodeModel(e.bytes);
-            start = k;
-            break;
-          }
-        }
-        for (let k = start; k < spec.steps.length; k++) {
+        model = prefix.model;
+        if (prefix.start > 0) line(`reusing the trained ${prefix.id}`);
+        for (let k = prefix.start; k < spec.steps.length; k++) {
           const step = spec.steps[k]!;
           line(`${stepId(step)}${step.kind === 'quantize' ? '' : ` (training on ${ctx.trainLimit} examples, ${ctx.epochs} epoch${ctx.epochs === 1 ? '' : 's'})`}`);
           model = await applyStep(model, step, { ...ctx, onPhase: (l) => line(l) });
-          if (cache && k < spec.steps.length - 1 && step.kind !== 'quantize') {
+          if (stepTrains(step)) trained.set(spec.steps.slice(0, k + 1).map(stepId).join('+'), model);
+          if (cache && k < spec.steps.length - 1 && stepTrains(step)) {
             await cache.put(keyOf(spec.steps.slice(0, k + 1).map(stepId).join('+')), encodeModelToBytes(model), { pipeline: spec.id, buildSeconds: (performance.now() - tb) / 1000 });
           }
         }

@@ -5,7 +5,7 @@
  * and leaves no output folder behind.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -91,4 +91,8 @@ test('bad input: one clear line, usage exit code, no output folder', () => {
   assert.ok(!existsSync(out));
   assertCleanError(runFrugal(dir, ['optimize', path.join(dir, 'missing.onnx'), '--dataset', 'mnist', '--max-drop', '1']), /is not an existing file/, 2);
   assertCleanError(runFrugal(dir, ['optimize', TEACHER, '--dataset', 'mnist']), /missing --max-drop/, 2);
+  const file = path.join(dir, 'a-file');
+  writeFileSync(file, 'keep me');
+  assertCleanError(runFrugal(dir, ['optimize', TEACHER, '--dataset', 'mnist', '--max-drop', '1', '--out', file]), /--out '.*a-file' is a file/, 2);
+  assert.equal(readFileSync(file, 'utf8'), 'keep me');
 });

@@ -37,7 +37,8 @@ export function searchSplits(trainCount: number, validationCount: number, trainL
  */
 export function validationFeed(dataset: string, model: Model, validationCount: number, trainLimit: number): { feed: DatasetFeed; splits: SearchSplits } {
   // Not evalOnly: the training split must be loaded (and for text, tokenized with the model's tokenizer).
-  const base = openDatasetFeed(dataset, model, {});
+  // The feed always opens a test side too; one example keeps it from tokenizing a split no one reads.
+  const base = openDatasetFeed(dataset, model, { testLimit: 1 });
   const splits = searchSplits(base.counts.train, validationCount, trainLimit);
   const feed: DatasetFeed = {
     name: base.name,

@@ -54,6 +54,7 @@ export const optimizeCommand = defineCommand({
     const budgetSeconds = v.budget !== undefined ? parseBudget(v.budget) : undefined;
     const candidates = selectCandidates(v.candidates);
     const outDir = path.resolve(v.out);
+    if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new FrugalError('E_USAGE', `--out '${v.out}' is a file; give a folder for the chosen model and the reports`);
     ctx.progress(`reading ${input}`);
     const model = await loadModel(input);
     const r = await searchCandidates({

@@ -73,6 +73,19 @@ test('no candidate within --max-drop: exit 0 with a message, or 1 with --require
   assert.match(req.stdout, /no candidate stays within --max-drop 0/);
 });
 
+test('a budget too small to try anything: exit 0 and says so (1 with --require); the reference is still reported', () => {
+  const out = path.join(dir, 'tiny');
+  const r = runFrugal(dir, ['optimize', TEACHER, '--dataset', 'mnist', '--max-drop', '1', '--budget', '1s', '--out', out, '--validation', '300']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /note: the time budget of 1 s ran out after 0 of 15 candidates/);
+  assert.match(r.stdout, /no candidate was tried within the time budget; raise --budget/);
+  const j = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
+  assert.equal(j.chosen, null);
+  assert.ok(j.candidates.every((c: { skippedBy: string }) => c.skippedBy === 'budget'));
+  assert.equal(j.reference.pipeline, 'fp32');
+  assert.equal(runFrugal(dir, ['optimize', TEACHER, '--dataset', 'mnist', '--max-drop', '1', '--budget', '1s', '--out', out, '--validation', '300', '--require']).code, 1);
+});
+
 test('bad input: one clear line, usage exit code, no output folder', () => {
   const cases: Array<[string[], RegExp]> = [
     [['--max-drop', '-1'], /--max-drop must be a number ≥ 0, got '-1'/],

@@ -332,7 +332,9 @@ export async function searchCandidates(o: SearchOptions): Promise<SearchResult> 
   const marks = paretoFront(built.map((c) => ({ accuracy: c.accuracy ?? null, cost: objectiveValue(c, objective) })));
   built.forEach((c, k) => (c.pareto = marks[k]!));
   const chosen = chooseCandidate(results, objective, o.maxDropPoints);
-  if (!chosen) notes.push(`no candidate stays within --max-drop ${o.maxDropPoints} points of the reference's validation accuracy; the front is listed`);
+  const tried = results.some((r) => r.status !== 'skipped');
+  if (!chosen && !tried && budgetHit) notes.push('no candidate was tried before the time budget ran out (it keeps back time to profile the models); raise --budget');
+  else if (!chosen) notes.push(`no candidate stays within --max-drop ${o.maxDropPoints} points of the reference's validation accuracy; the front is listed`);
   else if (objectiveValue(chosen, objective)! >= objectiveValue(reference, objective)!) notes.push(`the chosen candidate is no cheaper on ${objective} than the reference here`);
   return { dataset: o.dataset, objective, maxDropPoints: o.maxDropPoints, splits, reference, candidates: results, chosen, front: built.filter((c) => c.pareto), fineTunesSaved, searchSeconds: elapsed(), notes, record };
 }

@@ -90,7 +90,8 @@ export const optimizeCommand = defineCommand({
       ctx.out(`chosen: ${c.pipeline}: ${(c.accuracy * 100).toFixed(2)}% validation accuracy (${c.accuracyDeltaPoints >= 0 ? '+' : ''}${c.accuracyDeltaPoints.toFixed(2)} points), ${c.joulesPerInference === null ? 'energy n/a' : `${(c.joulesPerInference * 1000).toPrecision(3)} mJ/inference (${c.energySource})`}, latency ${c.latencyRatio?.toFixed(2)}×, ${(c.sizeBytes / 1024).toFixed(0)} KiB`);
       ctx.out(`wrote ${c.file}`);
     } else {
-      ctx.out(`no candidate stays within --max-drop ${rep.maxDropPoints}; the front is in the report`);
+      const tried = rep.candidates.some((c) => c.status !== 'skipped');
+      ctx.out(tried ? `no candidate stays within --max-drop ${rep.maxDropPoints}; the front is in the report` : 'no candidate was tried within the time budget; raise --budget');
     }
     ctx.out(`search took ${rep.searchSeconds.toFixed(1)} s; the cost model saved ${rep.fineTunesSaved} fine-tune(s). Report: ${path.join(outDir, 'report.html')}`);
     return failed ? 1 : 0;

@@ -5,13 +5,15 @@
  * and leaves no output folder behind.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadModel } from '../src/onnx/index.js';
 import { createSession, feedSpecsOf, randomFeeds } from '../src/runtime/index.js';
-import { assertCleanError, runFrugal } from './helpers/cli.js';
+import { assertCleanError, BIN, runFrugal } from './helpers/cli.js';
 
 const TEACHER = path.resolve('models/mnist-cnn.onnx');
 const SPAM = path.resolve('models/spam-transformer.onnx');
@@ -84,6 +86,21 @@ test('a budget too small to try anything: exit 0 and says so (1 with --require);
   assert.ok(j.candidates.every((c: { skippedBy: string }) => c.skippedBy === 'budget'));
   assert.equal(j.reference.pipeline, 'fp32');
   assert.equal(runFrugal(dir, ['optimize', TEACHER, '--dataset', 'mnist', '--max-drop', '1', '--budget', '1s', '--out', out, '--validation', '300', '--require']).code, 1);
+});
+
+test('Ctrl-C mid-search leaves no model, report or temporary file in the output folder (only whole cache entries)', async () => {
+  const out = path.join(dir, 'interrupted');
+  const child = spawn(process.execPath, [BIN, 'optimize', TEACHER, '--dataset', 'mnist', '--max-drop', '1', '--out', out], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 3000));
+  child.kill('SIGINT');
+  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  assert.ok(signal === 'SIGINT' || code === 130, `killed by SIGINT (code ${code}, signal ${signal})`);
+  const files = existsSync(out) ? readdirSync(out, { recursive: true }).map(String) : [];
+  assert.deepEqual(files.filter((f) => !f.startsWith('.frugal-cache')), [], 'nothing but the cache folder');
+  assert.deepEqual(files.filter((f) => f.endsWith('.tmp')), [], 'no temporary file');
+  // Every cache entry left is whole: its JSON and model both there.
+  const entries = files.filter((f) => /\.(json|onnx)$/.test(f)).map((f) => f.replace(/\.(json|onnx)$/, ''));
+  for (const e of new Set(entries)) assert.ok(entries.filter((x) => x === e).length === 2 || !files.includes(`${e}.json`), `cache entry ${e} is whole`);
 });
 
 test('bad input: one clear line, usage exit code, no output folder', () => {

@@ -5,6 +5,7 @@
 import { attentionBench } from './attention.js';
 import { codecBench } from './codec.js';
 import { distillBench } from './distill.js';
+import { optimizeBench } from './optimize.js';
 import { optimizerBench } from './optimizer.js';
 import { profileBench } from './profile.js';
 import { pruneBench } from './prune.js';
@@ -12,7 +13,7 @@ import { quantizeBench } from './quantize.js';
 import { trainBench } from './train.js';
 import { trainKernelsBench } from './train-kernels.js';
 
-const BENCHES: Record<string, (args: string[]) => Promise<Record<string, unknown>>> = { attention: attentionBench, codec: codecBench, profile: profileBench, train: trainBench, quantize: quantizeBench, optimizer: optimizerBench, 'train-kernels': trainKernelsBench, distill: distillBench, prune: pruneBench };
+const BENCHES: Record<string, (args: string[]) => Promise<Record<string, unknown>>> = { attention: attentionBench, codec: codecBench, profile: profileBench, train: trainBench, quantize: quantizeBench, optimizer: optimizerBench, 'train-kernels': trainKernelsBench, distill: distillBench, prune: pruneBench, optimize: optimizeBench };
 
 async function main(): Promise<number> {
   const [name, ...rest] = process.argv.slice(2);

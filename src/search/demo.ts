@@ -17,6 +17,20 @@ import { markdownReport } from '../report/markdown.js';
 import { openDatasetFeed } from '../data/feed.js';
 import { evaluateModel } from '../evaluation/evaluate.js';
 import { paretoFront } from './pareto.js';
+import { searchCandidates } from './optimize.js';
+import { selectCandidates } from './candidates.js';
+import { candidateRows, CANDIDATE_HEADER, type OptimizeReport, writeSearchOutputs } from './optimize-report.js';
+
+/**
+ * The search the demo runs on each teacher after its quantized variants: pruned, distilled and pruned→int8
+ * candidates beside int8, and the pick within 1 point of validation accuracy. `--quick` keeps to a few
+ * candidates and short fine-tunes so CI stays within a couple of minutes on two cores.
+ */
+export const DEMO_SEARCH = Object.freeze({
+  maxDropPoints: 1,
+  quick: Object.freeze({ candidates: ['int8-dynamic', 'structured-0.5', 'distill-w0.5', 'structured-0.5+int8-dynamic'], validation: { mnist: 500, spam: 100 }, trainLimit: { mnist: 512, spam: 48 }, profileSeconds: 0.3 }),
+  full: Object.freeze({ candidates: undefined, validation: { mnist: 1000, spam: 400 }, trainLimit: { mnist: 2000, spam: 256 }, profileSeconds: 1 }),
+});
 
 /** The embedded teachers the demo starts from (trained by `npm run teachers`). */
 export const DEMO_TEACHERS = Object.freeze([
@@ -50,7 +64,7 @@ export interface DemoStep {
   /** 1-based; absent while profiling all variants together. */
   variantIndex?: number;
   variantCount: number;
-  phase: 'quantize' | 'evaluate' | 'profile';
+  phase: 'quantize' | 'evaluate' | 'profile' | 'optimize';
 }
 
 export interface DemoVariant {
@@ -81,6 +95,8 @@ export interface DemoTeacherResult {
   evaluatedExamples: number;
   variants: DemoVariant[];
   record: ProfileRecord;
+  /** The optimize search on this teacher (pruned, distilled, combined candidates and the pick); written under `<teacher>/optimize/`. */
+  optimize: OptimizeReport;
 }
 
 export interface DemoResult {
@@ -190,7 +206,23 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         passStats: v.passStats,
       };
     });
-    teachers.push({ name: t.name, task: t.task, dataset: t.dataset, evaluatedExamples: evaluated, variants, record });
+    const plan = quick ? DEMO_SEARCH.quick : DEMO_SEARCH.full;
+    const ds = t.dataset as 'mnist' | 'spam';
+    const search = await searchCandidates({
+      model: teacher,
+      dataset: t.dataset,
+      maxDropPoints: DEMO_SEARCH.maxDropPoints,
+      objective: 'energy',
+      candidates: selectCandidates(plan.candidates),
+      validationCount: plan.validation[ds],
+      trainLimit: plan.trainLimit[ds],
+      profileSeconds: plan.profileSeconds,
+      warmup: quick ? 2 : 5,
+      cacheDir: path.join(dir, 'optimize', '.frugal-cache'),
+      onProgress: (l) => step('optimize', `optimize ${l}`),
+    });
+    const optimize = await writeSearchOutputs(search, path.join(dir, 'optimize'), source);
+    teachers.push({ name: t.name, task: t.task, dataset: t.dataset, evaluatedExamples: evaluated, variants, record, optimize });
   }
   const result: DemoResult = { outDir: opts.outDir, quick, seconds: (performance.now() - t0) / 1000, teachers };
   await writeDemoReports(result);
@@ -224,6 +256,8 @@ async function writeDemoReports(r: DemoResult): Promise<void> {
   for (const t of r.teachers) {
     md.push(`## ${t.name}: ${t.task}`, '', `Accuracy on ${t.evaluatedExamples} held-out test examples.`, '');
     md.push(`| ${DEMO_HEADER.join(' | ')} |`, `|${DEMO_HEADER.map(() => '---').join('|')}|`, ...demoRows(t).map((row) => `| ${row.join(' | ')} |`), '');
+    md.push(`### ${t.name}: pruned, distilled and the optimize pick`, '', optimizeLine(t), '');
+    md.push(`| ${CANDIDATE_HEADER.join(' | ')} |`, `|${CANDIDATE_HEADER.map(() => '---').join('|')}|`, ...candidateRows(t.optimize).map((row) => `| ${row.join(' | ')} |`), '');
     md.push(markdownReport(t.record, `${t.name}: profile`).replace(/^# /m, '### '), '');
   }
   await writeFileAtomic(path.join(r.outDir, 'report.md'), md.join('\n'));
@@ -235,14 +269,29 @@ async function writeDemoReports(r: DemoResult): Promise<void> {
           .map((row) => `<tr>${row.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
           .join('')}</tbody></table>`,
     );
+    parts.push(
+      `<h3>${esc(`${t.name}: pruned, distilled and the optimize pick`)}</h3><p>${esc(optimizeLine(t))} Full report: <code>${esc(path.join(t.name, 'optimize', 'report.html'))}</code>.</p>` +
+        `<table><thead><tr>${CANDIDATE_HEADER.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${candidateRows(t.optimize)
+          .map((row) => `<tr>${row.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
+          .join('')}</tbody></table>`,
+    );
     parts.push(await htmlSection(t.record, `${t.name}: profile`, 2));
   }
   await writeFileAtomic(path.join(r.outDir, 'report.html'), htmlDocument('Frugal demo', parts, r));
 }
 
+/** One line on the optimize pick of a teacher. */
+export function optimizeLine(t: DemoTeacherResult): string {
+  const o = t.optimize;
+  const pick = o.chosen
+    ? `Optimize pick (lowest energy within ${o.maxDropPoints} point of validation accuracy): ${o.chosen.pipeline}, ${o.chosen.accuracyDeltaPoints >= 0 ? '+' : ''}${o.chosen.accuracyDeltaPoints.toFixed(2)} points, ${o.chosen.latencyRatio?.toFixed(2)}× the fp32 latency, ${o.chosen.joulesPerInference === null ? 'energy n/a' : `${(o.chosen.joulesPerInference * 1000).toPrecision(3)} mJ/inference (${o.chosen.energySource})`}.`
+    : `Optimize found no candidate within ${o.maxDropPoints} point of validation accuracy.`;
+  return `${pick} Accuracy here is on a validation block of the training split (the teachers were trained on it, so it flatters them); the tables above use the test split.`;
+}
+
 function intro(r: DemoResult): string {
   return (
-    `Each teacher model was quantized to int8 (dynamic and static), int4 and fp16, evaluated on its held-out test split, and profiled side by side at batch 1 with one ONNX Runtime thread` +
+    `Each teacher model was quantized to int8 (dynamic and static), int4 and fp16, evaluated on its held-out test split, and profiled side by side at batch 1 with one ONNX Runtime thread; then frugal optimize searched pruned, distilled and pruned→int8 candidates for the lowest energy within 1 point of accuracy` +
     `${r.quick ? ' (quick form: fewer examples and runs)' : ''}. Energy figures say how they were obtained; where no counter is readable they are estimates.`
   );
 }

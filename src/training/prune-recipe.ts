@@ -68,6 +68,11 @@ export interface PruneOptions {
   /** Use only the first N training / test examples. */
   limit?: number;
   evalLimit?: number;
+  /**
+   * Score the test split before and after (default true). The optimize search passes false: it scores
+   * candidates on a validation split of its own and must never look at the test split.
+   */
+  evaluate?: boolean;
   /** Batches of 64 used for Taylor gradients (default 8). */
   taylorBatches?: number;
   intraOpThreads?: number;
@@ -93,7 +98,7 @@ export interface PruneResult {
 }
 
 /** Sizes for symbolic input dims in cost figures: sequence-like dims 128, everything else 1. */
-function costDims(model: Model): Record<string, number> {
+export function costDims(model: Model): Record<string, number> {
   const dims: Record<string, number> = {};
   for (const s of feedSpecsOf(model)) for (const d of s.shape ?? []) if (typeof d === 'string') dims[d] = /seq|len|token|time/i.test(d) ? 128 : 1;
   return dims;
@@ -176,8 +181,10 @@ export async function pruneModel(input: Model, o: PruneOptions): Promise<PruneRe
       if (isFrugalError(e, 'E_USAGE')) throw new FrugalError('E_USAGE', `--dataset ${o.dataset} does not fit this model: ${e.message}`, { cause: e });
       throw e;
     }
-    phase(`evaluating the unpruned model on ${o.dataset}`);
-    accBefore = (await evaluateModel(model, o.dataset, evalOpts)).accuracy;
+    if (o.evaluate !== false) {
+      phase(`evaluating the unpruned model on ${o.dataset}`);
+      accBefore = (await evaluateModel(model, o.dataset, evalOpts)).accuracy;
+    }
   }
   const fineTuneSteps = o.dataset && (o.steps || o.epochs) ? true : false;
   const gradual = o.method === 'magnitude' && fineTuneSteps && o.gradual !== false;
@@ -207,12 +214,13 @@ export async function pruneModel(input: Model, o: PruneOptions): Promise<PruneRe
   if (masks) applyMasks(pruned, masks);
 
   let accPruned: number | undefined;
-  if (o.dataset && !gradual) accPruned = (await evaluateModel(pruned, o.dataset, evalOpts)).accuracy;
-  else if (o.dataset) {
+  const scoreTest = o.dataset !== undefined && o.evaluate !== false;
+  if (scoreTest && !gradual) accPruned = (await evaluateModel(pruned, o.dataset!, evalOpts)).accuracy;
+  else if (scoreTest) {
     // Gradual pruning starts dense; the one-shot model at the final sparsity shows what fine-tuning recovers.
     const oneShot = cloneModel(model);
     applyMasks(oneShot, magnitudeMasks(oneShot, { sparsity: o.sparsity ?? 0.5, scope: o.scope ?? 'layer', embeddings: o.embeddings === true, ...(o.exclude ? { exclude: o.exclude } : {}) }));
-    accPruned = (await evaluateModel(oneShot, o.dataset, evalOpts)).accuracy;
+    accPruned = (await evaluateModel(oneShot, o.dataset!, evalOpts)).accuracy;
   }
 
   let fineTune: PruneResult['fineTune'];
@@ -238,6 +246,7 @@ export async function pruneModel(input: Model, o: PruneOptions): Promise<PruneRe
       ...(o.limit !== undefined ? { limit: o.limit } : {}),
       ...(o.evalLimit !== undefined ? { evalLimit: o.evalLimit } : {}),
       seed: o.seed ?? 0,
+      ...(o.evaluate === false ? { evaluate: false } : {}),
       ...threads,
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       afterStep: live
@@ -258,7 +267,7 @@ export async function pruneModel(input: Model, o: PruneOptions): Promise<PruneRe
     });
     pruned = r.model;
     fineTune = { steps: r.steps, seconds: r.wallSeconds };
-    accTuned = (await evaluateModel(pruned, o.dataset!, evalOpts)).accuracy;
+    if (scoreTest) accTuned = (await evaluateModel(pruned, o.dataset!, evalOpts)).accuracy;
   }
 
   const after = costOf(pruned, dims);

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { DEMO_HEADER, demoRows, runDemo } from '../../search/demo.js';
+import { DEMO_HEADER, demoRows, optimizeLine, runDemo } from '../../search/demo.js';
+import { CANDIDATE_HEADER, candidateRows } from '../../search/optimize-report.js';
 import { defineCommand } from '../command.js';
 import { table } from '../../report/format.js';
 
@@ -41,6 +42,7 @@ export const demoCommand = defineCommand({
             energySource: v.energySource,
             pareto: v.pareto,
           })),
+          optimize: { chosen: t.optimize.chosen, front: t.optimize.front.map((c) => c.pipeline), candidates: t.optimize.candidates.map((c) => ({ pipeline: c.pipeline, status: c.status, reason: c.reason, accuracyDeltaPoints: c.accuracyDeltaPoints, latencyRatio: c.latencyRatio, joulesPerInference: c.joulesPerInference, energySource: c.energySource })), searchSeconds: t.optimize.searchSeconds },
         })),
         reports: ['report.json', 'report.md', 'report.html'].map((f) => path.join(r.outDir, f)),
       };
@@ -50,6 +52,10 @@ export const demoCommand = defineCommand({
     for (const t of r.teachers) {
       ctx.out(`${t.name}: ${t.task}; accuracy on ${t.evaluatedExamples} held-out examples, latency at batch 1`);
       ctx.out(table(DEMO_HEADER, demoRows(t)));
+      ctx.out(`${t.name}: pruned, distilled and the optimize pick (validation accuracy)`);
+      ctx.out(table(CANDIDATE_HEADER, candidateRows(t.optimize)));
+      ctx.out(optimizeLine(t));
+      ctx.out('');
     }
     const est = r.teachers.some((t) => t.variants.some((v) => v.energySource.includes('estimated')));
     if (est) ctx.out('Energy is ESTIMATED from CPU time × TDP: no energy counter is readable on this machine (see the report for details).');

@@ -1,0 +1,66 @@
+/**
+ * Optimize benchmark (issue 16): `npm run bench -- optimize [--json] [--only=mnist,spam] [--epochs=N]`.
+ * For each embedded teacher, the whole search with its defaults (every candidate, a fresh cache, --max-drop
+ * 0.5): the chosen model's energy per inference over the fp32 teacher's (both from the search's own
+ * side-by-side profile, so the ratio is measured in one run; the goal on the spam teacher is ≤ 0.25), its
+ * accuracy drop on the validation split the search used and, after the choice, on the full test split
+ * (the search never reads it; the bench does, to check the choice holds on unseen data), the search's
+ * wall time, and how many fine-tunes the cost model (and rejected prefixes) saved.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { intArg } from './args.js';
+import { evaluateModel } from '../src/evaluation/evaluate.js';
+import { loadModel } from '../src/onnx/index.js';
+import { searchCandidates } from '../src/search/index.js';
+
+const log = (s: string) => process.stderr.write(s + '\n');
+const TEACHERS = [
+  { name: 'mnist', file: 'models/mnist-cnn.onnx', evalBatch: 256 },
+  { name: 'spam', file: 'models/spam-transformer.onnx', evalBatch: 16 },
+];
+
+export async function optimizeBench(args: string[]): Promise<Record<string, unknown>> {
+  const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+  const epochs = intArg(args, 'epochs', 1);
+  const maxDropPoints = 0.5;
+  const rows: Record<string, unknown>[] = [];
+  for (const t of TEACHERS.filter((x) => !only || only.includes(x.name))) {
+    const model = await loadModel(path.resolve(t.file));
+    const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'frugal-bench-optimize-'));
+    try {
+      const r = await searchCandidates({ model, dataset: t.name, maxDropPoints, objective: 'energy', epochs, cacheDir, onProgress: (l) => log(`[${t.name}] ${l}`) });
+      const ref = r.reference;
+      const c = r.chosen;
+      const test = async (m: typeof model) => (await evaluateModel(m, t.name, { batchSize: t.evalBatch })).accuracy;
+      const refTest = await test(model);
+      const chosenTest = c ? await test(c.model!) : null;
+      const row = {
+        teacher: t.name,
+        chosen: c?.pipeline ?? null,
+        energyRatio: c && c.joulesPerInference && ref.joulesPerInference ? c.joulesPerInference / ref.joulesPerInference : null,
+        energySource: c?.energySource ?? null,
+        latencyRatio: c?.latencyRatio ?? null,
+        sizeRatio: c ? c.sizeBytes! / ref.sizeBytes! : null,
+        validationDropPoints: c ? -c.accuracyDeltaPoints! : null,
+        testAccuracy: { fp32: refTest, chosen: chosenTest },
+        testDropPoints: chosenTest === null ? null : (refTest - chosenTest) * 100,
+        searchSeconds: r.searchSeconds,
+        candidates: r.candidates.length,
+        evaluated: r.candidates.filter((x) => x.status !== 'skipped').length,
+        fineTunesSaved: r.fineTunesSaved,
+        goal: t.name === 'spam' ? 'energy ratio ≤ 0.25 at ≤ 0.5 point drop' : null,
+        notes: r.notes,
+      };
+      rows.push(row);
+      log(
+        `${t.name}: chosen ${row.chosen}: energy ×${row.energyRatio?.toFixed(3)} (${row.energySource}), latency ×${row.latencyRatio?.toFixed(3)}, size ×${row.sizeRatio?.toFixed(3)}, ` +
+          `drop ${row.validationDropPoints?.toFixed(2)} points validation / ${row.testDropPoints?.toFixed(2)} test; search ${row.searchSeconds.toFixed(0)} s, ${row.evaluated}/${row.candidates} candidates built, ${row.fineTunesSaved} fine-tunes saved`,
+      );
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
+  }
+  return { bench: 'optimize', maxDropPoints, epochs, rows };
+}

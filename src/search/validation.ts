@@ -1,0 +1,55 @@
+/**
+ * The search's validation split. The built-in datasets have a train and a test split only; the search
+ * must choose without ever looking at the test split (or the reported test accuracy would be biased by
+ * the choice), so it carves a validation split deterministically out of the training split: the last
+ * `count` training examples. Fine-tuning and calibration read training examples from the start of the
+ * split and are limited to the examples before the validation block, so the three never overlap:
+ *
+ *   train split: [0, trainLimit) fine-tune and calibrate · ... · [train − count, train) validation
+ *   test split:  never read by the search
+ */
+import { FrugalError } from '../errors.js';
+import type { Model } from '../ir/model.js';
+import { type DatasetFeed, openDatasetFeed } from '../data/feed.js';
+
+/** Where each part of the search's data comes from, as index ranges of the training split. */
+export interface SearchSplits {
+  trainCount: number;
+  /** Fine-tuning and calibration: training examples [0, trainLimit). */
+  trainLimit: number;
+  /** Validation: training examples [validationStart, trainCount). */
+  validationStart: number;
+  validationCount: number;
+}
+
+/** Checks and lays out the splits; an E_USAGE error when the validation block would overlap the fine-tune data. */
+export function searchSplits(trainCount: number, validationCount: number, trainLimit: number): SearchSplits {
+  if (!(Number.isInteger(validationCount) && validationCount >= 1)) throw new FrugalError('E_USAGE', `the validation size must be a positive integer, got ${validationCount}`, { option: 'validation' });
+  if (!(Number.isInteger(trainLimit) && trainLimit >= 1)) throw new FrugalError('E_USAGE', `the fine-tuning example count must be a positive integer, got ${trainLimit}`, { option: 'trainLimit' });
+  const validationStart = trainCount - validationCount;
+  if (validationStart < 1) throw new FrugalError('E_USAGE', `a validation split of ${validationCount} leaves no training examples (the training split has ${trainCount}); give a smaller validation size`, { option: 'validation' });
+  return { trainCount, trainLimit: Math.min(trainLimit, validationStart), validationStart, validationCount };
+}
+
+/**
+ * A feed whose `test` side is the validation block of the training split, so the evaluator (which
+ * scores `test`) scores validation examples. Its `train` side is the examples before the block.
+ */
+export function validationFeed(dataset: string, model: Model, validationCount: number, trainLimit: number): { feed: DatasetFeed; splits: SearchSplits } {
+  // Not evalOnly: the training split must be loaded (and for text, tokenized with the model's tokenizer).
+  // The feed always opens a test side too; one example keeps it from tokenizing a split no one reads.
+  const base = openDatasetFeed(dataset, model, { testLimit: 1 });
+  const splits = searchSplits(base.counts.train, validationCount, trainLimit);
+  const feed: DatasetFeed = {
+    name: base.name,
+    numClasses: base.numClasses,
+    counts: { train: splits.validationStart, test: splits.validationCount },
+    metadata: base.metadata,
+    batch(split, indices, epoch) {
+      if (split === 'train') return base.batch('train', indices, epoch);
+      for (const i of indices) if (!(Number.isInteger(i) && i >= 0 && i < splits.validationCount)) throw new FrugalError('E_USAGE', `validation index ${i} is outside [0, ${splits.validationCount})`);
+      return base.batch('train', indices.map((i) => splits.validationStart + i), epoch);
+    },
+  };
+  return { feed, splits };
+}

@@ -218,31 +218,3 @@ export function parseCommandArgs(cmd: Command, argv: string[]): { values: Parsed
   if (parsed.positionals.length > max) throw new FrugalError('E_USAGE', `unexpected argument '${parsed.positionals[max]}' (see 'frugal ${cmd.name} --help')`);
   return { values, positionals: parsed.positionals };
 }
-
-/** @deprecated Declare the option as `{ type: 'int', min }` instead; kept while commands move over. */
-export function intOption(values: ParsedValues, name: string, fallback: number, min = 0): number {
-  const v = values[name];
-  if (v === undefined) return fallback;
-  return convert(name, { type: 'int', min, description: '' }, String(v)) as number;
-}
-
-/** @deprecated Declare the option as `{ type: 'number', min }` instead; kept while commands move over. */
-export function numberOption(values: ParsedValues, name: string, opts: { min?: number; exclusiveMin?: boolean } = {}): number | undefined {
-  const v = values[name];
-  if (v === undefined) return undefined;
-  return convert(name, { type: 'number', ...opts, description: '' }, String(v)) as number;
-}
-
-/** @deprecated Declare the option as `{ type: 'choice', choices }` instead; kept while commands move over. */
-export function choiceOption<T extends string>(values: ParsedValues, name: string, allowed: readonly T[]): T | undefined {
-  const v = values[name];
-  if (v === undefined) return undefined;
-  return convert(name, { type: 'choice', choices: allowed, description: '' }, String(v)) as T;
-}
-
-/** @deprecated Declare the option with `multiple: true` instead; kept while commands move over. */
-export function listOption(values: ParsedValues, name: string): string[] {
-  const v = values[name];
-  if (v === undefined) return [];
-  return (Array.isArray(v) ? v : [v]).map(String);
-}

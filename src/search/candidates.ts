@@ -11,6 +11,8 @@ import { cloneModel } from '../training/training-graph.js';
 import { pruneModel } from '../training/prune-recipe.js';
 import { buildStudent, distillModel } from '../training/distill/index.js';
 import { setModelMetadata } from '../data/feed.js';
+import { convertAttention } from '../passes/attention/convert.js';
+import { trainModel } from '../training/trainer.js';
 
 /** One step of a pipeline. */
 export type PipelineStep =
@@ -18,7 +20,13 @@ export type PipelineStep =
   /** Structured pruning removes channels/units/heads (fewer FLOPs); magnitude zeroes weights (same FLOPs). */
   | { kind: 'prune'; method: 'structured' | 'magnitude'; amount: number }
   /** A student derived from the model at `width` of its channels/units, trained by distillation. */
-  | { kind: 'distill'; width: number };
+  | { kind: 'distill'; width: number }
+  /**
+   * Softmax attention replaced by an efficient form (passes/attention), then fine-tuned with the
+   * original as teacher. A model without attention cannot be built this way: the row is rejected with
+   * the conversion's reason.
+   */
+  | { kind: 'attention'; form: 'linear' | 'performer' | 'window' | 'block'; window?: number };
 
 /** A row of the candidate table. */
 export interface CandidateSpec {
@@ -37,6 +45,7 @@ export const pipelineTrains = (c: CandidateSpec): boolean => c.steps.some(stepTr
 export function stepId(s: PipelineStep): string {
   if (s.kind === 'quantize') return s.mode;
   if (s.kind === 'prune') return `${s.method}-${s.amount}`;
+  if (s.kind === 'attention') return `attention-${s.form}${s.window !== undefined ? `-${s.window}` : ''}`;
   return `distill-w${s.width}`;
 }
 
@@ -62,10 +71,12 @@ export const CANDIDATES: readonly CandidateSpec[] = Object.freeze([
   row(mp(0.5)),
   row(mp(0.8)),
   row(distillStep(0.5)),
+  row({ kind: 'attention', form: 'linear' }),
   row(sp(0.25), q('int8-dynamic')),
   row(sp(0.5), q('int8-dynamic')),
   row(sp(0.75), q('int8-dynamic')),
   row(distillStep(0.5), q('int8-dynamic')),
+  row({ kind: 'attention', form: 'linear' }, q('int8-dynamic')),
 ]);
 
 function distillStep(width: number): PipelineStep {
@@ -109,7 +120,12 @@ async function dryStep(model: Model, step: PipelineStep): Promise<Model> {
     return (await applyQuantizeMode(cloneModel(model), mode, {})).model;
   }
   if (step.kind === 'prune') return (await pruneModel(model, { method: step.method, ...(step.method === 'structured' ? { ratio: step.amount } : { sparsity: step.amount }) })).model;
+  if (step.kind === 'attention') return convertAttention(cloneModel(model), attentionOptions(step)).model;
   return (await buildStudent(model, `width=${step.width}`)).model;
+}
+
+function attentionOptions(step: Extract<PipelineStep, { kind: 'attention' }>): Parameters<typeof convertAttention>[1] {
+  return { form: step.form, ...(step.window !== undefined ? { window: step.window } : {}) };
 }
 
 /**
@@ -139,6 +155,27 @@ export async function applyStep(model: Model, step: PipelineStep, ctx: StepConte
       ...(ctx.lr !== undefined ? { lr: ctx.lr } : {}),
       ...threads,
       ...(ctx.onPhase ? { onPhase: ctx.onPhase } : {}),
+    });
+    return r.model;
+  }
+  if (step.kind === 'attention') {
+    ctx.onPhase?.(`converting attention to ${step.form} and fine-tuning with the original as teacher`);
+    const converted = convertAttention(cloneModel(model), attentionOptions(step)).model;
+    if (ctx.epochs === 0) return converted;
+    const r = await trainModel({
+      model: converted,
+      dataset: ctx.dataset,
+      epochs: ctx.epochs,
+      limit: ctx.trainLimit,
+      // The converted weights start close to right: a small step (recoverAttention's default).
+      lr: ctx.lr ?? 1e-4,
+      batchSize: ctx.batchSize,
+      teacher: model,
+      loss: { kind: 'distillation', alpha: 0.5, temperature: 2 },
+      dropout: false,
+      evaluate: false,
+      seed: ctx.seed,
+      ...threads,
     });
     return r.model;
   }

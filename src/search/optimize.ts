@@ -250,7 +250,15 @@ export async function searchCandidates(o: SearchOptions): Promise<SearchResult> 
       // Preview the structure without training: a fine-tune that cannot beat the best is not run.
       line('cost model preview');
       let preview = o.model;
-      for (const s of spec.steps) preview = await applyStep(preview, s, { ...ctx, dryRun: true });
+      try {
+        for (const s of spec.steps) preview = await applyStep(preview, s, { ...ctx, dryRun: true });
+      } catch (e) {
+        // A pipeline that does not apply to this model (no attention to convert, nothing prunable).
+        if (!(e instanceof FrugalError) || e.code === 'E_INTERNAL') throw e;
+        results.push({ pipeline: spec.id, status: 'rejected', reason: `it could not be built: ${e.message}`, cached: false, pareto: false });
+        line('rejected (could not be built)');
+        continue;
+      }
       const value = proxyOf(preview);
       if (value !== null && value >= bestProxy.value) {
         fineTunesSaved++;

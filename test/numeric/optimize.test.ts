@@ -169,3 +169,22 @@ describe('search on the MNIST teacher', () => {
     assert.throws(() => selectCandidates(['int9']), /unknown candidate 'int9'/);
   });
 });
+
+describe('efficient attention as candidates', () => {
+  test('the spam teacher gets linear-attention candidates (converted and fine-tuned); the CNN rejects them with the reason and the search goes on', async () => {
+    const spam = await loadModel(path.resolve('models/spam-transformer.onnx'));
+    const candidates = selectCandidates(['attention-linear', 'attention-linear+int8-dynamic']);
+    const lines: string[] = [];
+    const r = await searchCandidates({ model: spam, dataset: 'spam', maxDropPoints: 5, validationCount: 40, trainLimit: 16, profileSeconds: 0.1, warmup: 1, candidates, onProgress: (l) => lines.push(l) });
+    const lin = r.candidates.find((c) => c.pipeline === 'attention-linear')!;
+    assert.equal(lin.status, 'evaluated', lin.reason);
+    assert.ok(lines.some((l) => /converting attention to linear/.test(l)), 'the step converted and fine-tuned');
+    assert.ok(r.candidates.find((c) => c.pipeline === 'attention-linear+int8-dynamic')!.status !== 'rejected' || /more than/.test(r.candidates.find((c) => c.pipeline === 'attention-linear+int8-dynamic')!.reason!));
+
+    const cnn = await searchCandidates(small({ candidates: selectCandidates(['int8-dynamic', 'attention-linear']) }));
+    const att = cnn.candidates.find((c) => c.pipeline === 'attention-linear')!;
+    assert.equal(att.status, 'rejected');
+    assert.match(att.reason!, /no attention to convert/);
+    assert.equal(cnn.candidates.find((c) => c.pipeline === 'int8-dynamic')!.status, 'evaluated');
+  });
+});

@@ -28,7 +28,7 @@ export const COMMANDS: readonly CommandEntry[] = Object.freeze([
   { name: 'quantize', summary: 'quantize a model: int8 dynamic or static (calibrated), int4 weight-only (q4, q4f16), fp16', load: async () => (await import('./commands/quantize.js')).quantizeCommand },
   { name: 'prune', summary: 'prune a model: unstructured magnitude (gradual), N:M, or structured (removes channels, units, heads), with fine-tuning', load: async () => (await import('./commands/prune.js')).pruneCommand },
   { name: 'attention', summary: 'convert softmax attention to linear, sliding-window or block-sparse attention (and fine-tune)', load: async () => (await import('./commands/attention.js')).attentionCommand },
-  { name: 'optimize', summary: 'search for the cheapest model on energy, latency or size within an accuracy budget (quantization, pruning, distillation)', load: async () => (await import('./commands/optimize.js')).optimizeCommand },
+  { name: 'optimize', summary: 'search for the cheapest model on energy, latency or size within an accuracy budget (quantization, pruning, distillation, efficient attention)', load: async () => (await import('./commands/optimize.js')).optimizeCommand },
   { name: 'compare', summary: 'compare a candidate model with its reference: size, output fidelity, accuracy, latency', load: async () => (await import('./commands/compare.js')).compareCommand },
 ]);
 

@@ -12,7 +12,7 @@ import { pruneModel } from '../training/prune-recipe.js';
 import { buildStudent, distillModel } from '../training/distill/index.js';
 import { setModelMetadata } from '../data/feed.js';
 import { convertAttention } from '../passes/attention/convert.js';
-import { trainModel } from '../training/trainer.js';
+import { fineTuneConverted } from '../training/attention-recovery.js';
 
 /** One step of a pipeline. */
 export type PipelineStep =
@@ -162,22 +162,7 @@ export async function applyStep(model: Model, step: PipelineStep, ctx: StepConte
     ctx.onPhase?.(`converting attention to ${step.form} and fine-tuning with the original as teacher`);
     const converted = convertAttention(cloneModel(model), attentionOptions(step)).model;
     if (ctx.epochs === 0) return converted;
-    const r = await trainModel({
-      model: converted,
-      dataset: ctx.dataset,
-      epochs: ctx.epochs,
-      limit: ctx.trainLimit,
-      // The converted weights start close to right: a small step (recoverAttention's default).
-      lr: ctx.lr ?? 1e-4,
-      batchSize: ctx.batchSize,
-      teacher: model,
-      loss: { kind: 'distillation', alpha: 0.5, temperature: 2 },
-      dropout: false,
-      evaluate: false,
-      seed: ctx.seed,
-      ...threads,
-    });
-    return r.model;
+    return fineTuneConverted(model, converted, { dataset: ctx.dataset, epochs: ctx.epochs, limit: ctx.trainLimit, batchSize: ctx.batchSize, seed: ctx.seed, ...(ctx.lr !== undefined ? { lr: ctx.lr } : {}), ...threads });
   }
   ctx.onPhase?.(`building a student at width ${step.width} and distilling`);
   const student = await buildStudent(model, `width=${step.width}`, { seed: ctx.seed });

@@ -9,10 +9,10 @@
 import { FrugalError } from '../errors.js';
 import { evaluateModel } from '../evaluation/evaluate.js';
 import type { Model } from '../ir/model.js';
-import { decodeModel, encodeModelToBytes } from '../onnx/index.js';
 import { type ConvertAttentionOptions, convertAttention } from '../passes/attention/convert.js';
 import type { PassStats } from '../passes/pass.js';
 import { type ProgressEvent, trainModel } from './trainer.js';
+import { cloneModel } from './training-graph.js';
 
 export interface RecoverAttentionOptions extends ConvertAttentionOptions {
   dataset: string;
@@ -48,7 +48,7 @@ export interface RecoverAttentionResult {
 export async function recoverAttention(original: Model, opts: RecoverAttentionOptions): Promise<RecoverAttentionResult> {
   const epochs = opts.epochs ?? 1;
   if (!Number.isInteger(epochs) || epochs < 0) throw new FrugalError('E_USAGE', `epochs must be a non-negative integer, got ${epochs}`);
-  const converted = decodeModel(encodeModelToBytes(original));
+  const converted = cloneModel(original);
   const conversion = convertAttention(converted, opts).stats;
   const evalOpts = opts.evalLimit !== undefined ? { limit: opts.evalLimit } : {};
   const before = await evaluateModel(original, opts.dataset, evalOpts);
@@ -57,10 +57,25 @@ export async function recoverAttention(original: Model, opts: RecoverAttentionOp
     return { model: converted, conversion, accuracy: { original: before.accuracy, converted: convertedAcc.accuracy, recovered: convertedAcc.accuracy, count: before.count }, epochs, trainSeconds: 0 };
   }
   const t0 = performance.now();
+  const recovered = await fineTuneConverted(original, converted, { ...opts, epochs });
+  const trainSeconds = (performance.now() - t0) / 1000;
+  const after = await evaluateModel(recovered, opts.dataset, evalOpts);
+  return { model: recovered, conversion, accuracy: { original: before.accuracy, converted: convertedAcc.accuracy, recovered: after.accuracy, count: before.count }, epochs, trainSeconds };
+}
+
+/**
+ * The recovery fine-tune alone: `converted` trained on `opts.dataset` with `original` as teacher, no
+ * evaluation (callers that must not read the test split, like the optimize search, use this).
+ */
+export async function fineTuneConverted(
+  original: Model,
+  converted: Model,
+  opts: Omit<RecoverAttentionOptions, 'form' | 'window' | 'globalTokens' | 'randomFeatures' | 'evalLimit'> & { intraOpThreads?: number },
+): Promise<Model> {
   const r = await trainModel({
     model: converted,
     dataset: opts.dataset,
-    epochs,
+    epochs: opts.epochs ?? 1,
     lr: opts.lr ?? 1e-4,
     batchSize: opts.batchSize ?? 32,
     teacher: original,
@@ -69,9 +84,8 @@ export async function recoverAttention(original: Model, opts: RecoverAttentionOp
     evaluate: false,
     seed: opts.seed ?? 0,
     ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+    ...(opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   });
-  const trainSeconds = (performance.now() - t0) / 1000;
-  const after = await evaluateModel(r.model, opts.dataset, evalOpts);
-  return { model: r.model, conversion, accuracy: { original: before.accuracy, converted: convertedAcc.accuracy, recovered: after.accuracy, count: before.count }, epochs, trainSeconds };
+  return r.model;
 }

@@ -250,22 +250,27 @@ export async function sideBySideLatency(
   runs: number,
   warmup = 3,
 ): Promise<LatencyComparison> {
-  for (let i = 0; i < warmup; i++) {
-    await ref.runOrt(feeds);
-    await cand.runOrt(feeds);
-  }
-  const r: number[] = [];
-  const c: number[] = [];
+  const [r, c] = await interleavedTimings([{ session: ref, feeds }, { session: cand, feeds }], runs, warmup);
+  return latencyComparison(r!, c!);
+}
+
+/**
+ * Per-run times (ms) of each session on its own feeds, after `warmup` runs each: the sessions run in
+ * turn within each round, and every other round in reverse order, so that machine noise hits all alike
+ * and none always follows another's cache effects.
+ */
+export async function interleavedTimings(entries: ReadonlyArray<{ session: FrugalSession; feeds: Record<string, ort.Tensor> }>, runs: number, warmup = 3): Promise<number[][]> {
+  for (let i = 0; i < warmup; i++) for (const e of entries) await e.session.runOrt(e.feeds);
+  const times = entries.map(() => [] as number[]);
+  const order = entries.map((_, k) => k);
   for (let i = 0; i < runs; i++) {
-    // Alternate which model goes first so neither always follows the other's cache effects.
-    const order: Array<[FrugalSession, number[]]> = i % 2 ? [[cand, c], [ref, r]] : [[ref, r], [cand, c]];
-    for (const [s, out] of order) {
+    for (const k of i % 2 ? [...order].reverse() : order) {
       const t0 = performance.now();
-      await s.runOrt(feeds);
-      out.push(performance.now() - t0);
+      await entries[k]!.session.runOrt(entries[k]!.feeds);
+      times[k]!.push(performance.now() - t0);
     }
   }
-  return latencyComparison(r, c);
+  return times;
 }
 
 /** The comparison of paired timings (`candidate[i]` ran beside `reference[i]`), in milliseconds. */

@@ -8,6 +8,7 @@ import { openDatasetFeed } from '../../data/feed.js';
 import { accuracyOnTest } from '../../evaluation/evaluate.js';
 import { estimateCost } from '../../ir/cost.js';
 import type { Model } from '../../ir/model.js';
+import { interleavedTimings } from '../../evaluation/compare.js';
 import { median } from '../../profiling/stats.js';
 import { createSession, type FrugalSession } from '../../runtime/index.js';
 import { cloneModel } from '../training-graph.js';
@@ -45,18 +46,10 @@ export async function measureModels(models: readonly Model[], dataset: string, o
       // Shape inference writes types into the model: run it on a copy.
       const cost = estimateCost(cloneModel(m), { infer: { inputShapes: shapes } });
       const accuracy = (await accuracyOnTest(s, feed, 256)).accuracy;
-      entries.push({ s, one, cost, accuracy, times: [] as number[] });
+      entries.push({ s, one, cost, accuracy });
     }
-    for (const e of entries) for (let i = 0; i < 3; i++) await e.s.runOrt(e.one);
-    for (let i = 0; i < runs; i++) {
-      // Alternate the order so that neither model always runs right after the other.
-      for (const e of i % 2 ? [...entries].reverse() : entries) {
-        const t0 = performance.now();
-        await e.s.runOrt(e.one);
-        e.times.push(performance.now() - t0);
-      }
-    }
-    return entries.map((e) => ({ accuracy: e.accuracy, parameterCount: e.cost.parameterCount, flops: e.cost.flops, latencyP50Ms: median(e.times) }));
+    const times = await interleavedTimings(entries.map((e) => ({ session: e.s, feeds: e.one as Record<string, ort.Tensor> })), runs);
+    return entries.map((e, k) => ({ accuracy: e.accuracy, parameterCount: e.cost.parameterCount, flops: e.cost.flops, latencyP50Ms: median(times[k]!) }));
   } finally {
     for (const s of sessions) await s.release();
   }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { FrugalError } from '../../errors.js';
-import { EnergyMonitor, joulesToWh, type WindowResult } from '../../profiling/index.js';
+import { joulesToWh } from '../../profiling/index.js';
 import { loadModel, saveModel } from '../../onnx/index.js';
 import { buildStudent, checkDistillPair, distillModel, measureModels, trainBaseline } from '../../training/index.js';
 import { defineCommand } from '../command.js';
@@ -76,28 +76,21 @@ export const distillCommand = defineCommand({
     const progress = (label: string) => (p: { epoch: number; epochs: number; step: number; totalSteps: number; loss: number; accuracy?: number }) =>
       ctx.progress(`${label}: epoch ${p.epoch + 1}/${p.epochs} step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)}${p.accuracy !== undefined ? ` test accuracy ${(100 * p.accuracy).toFixed(2)}%` : ''}`);
 
-    // The distillation's energy: the teacher's inference (cached or online) and the student's training.
-    const monitor = new EnergyMonitor();
-    const window = monitor.begin('distill');
-    let energy: WindowResult;
-    let r: Awaited<ReturnType<typeof distillModel>>;
-    try {
-      r = await distillModel({
-        ...common,
-        ...ckpt(''),
-        teacher,
-        student: student.model,
-        temperature,
-        alpha,
-        ...(v['cache-teacher'] ? { cacheTeacher: true } : {}),
-        ...(v['hidden-loss'] ? { hiddenLoss: { weight: hiddenWeight ?? 1 } } : {}),
-        onTeacherProgress: (done, total) => ctx.progress(`teacher logits: ${done}/${total} training examples`),
-        onProgress: progress('distill'),
-      });
-    } finally {
-      energy = await window.end();
-      await monitor.close();
-    }
+    // The distillation's energy (measured by the library): the teacher's inference and the student's training.
+    const r = await distillModel({
+      ...common,
+      ...ckpt(''),
+      teacher,
+      student: student.model,
+      temperature,
+      alpha,
+      ...(v['cache-teacher'] ? { cacheTeacher: true } : {}),
+      ...(v['hidden-loss'] ? { hiddenLoss: { weight: hiddenWeight ?? 1 } } : {}),
+      onTeacherProgress: (done, total) => ctx.progress(`teacher logits: ${done}/${total} training examples`),
+      onProgress: progress('distill'),
+      measureEnergy: true,
+    });
+    const energy = r.energy!.run;
     const baseline = v['no-baseline'] ? undefined : await trainBaseline({ ...common, ...ckpt('.baseline'), student: student.model, evaluate: false, onProgress: progress('baseline') });
     ctx.progress('measuring teacher and student (accuracy, FLOPs, latency)');
     const models = [teacher, r.model, ...(baseline ? [baseline.model] : [])];

@@ -12,6 +12,7 @@ import type { Model } from '../../ir/model.js';
 import { shapeOf } from '../../ir/types.js';
 import { checkLossSpec } from '../losses.js';
 import { trainModel, type TrainOptions, type TrainResult } from '../trainer.js';
+import { EnergyMonitor, type WindowResult } from '../../profiling/window.js';
 import { HIDDEN_OUTPUT, HIDDEN_PROJECTION, HIDDEN_TARGET_INPUT, hiddenState, stripHiddenHead, withHiddenHead, withOutput } from './hidden.js';
 import { cachedTeacherFeeds, cacheTeacherLogits, type TeacherCache } from './teacher.js';
 
@@ -70,8 +71,27 @@ export function checkDistillPair(teacher: Model, student: Model, temperature: nu
   if (tc !== undefined && sc !== undefined && tc !== sc) throw new FrugalError('E_USAGE', `the teacher predicts ${tc} classes and the student ${sc}; give a student with ${tc} outputs`);
 }
 
-/** Distills `opts.teacher` into `opts.student` on `opts.dataset`; see {@link DistillOptions}. */
+/**
+ * Distills `opts.teacher` into `opts.student` on `opts.dataset`; see {@link DistillOptions}. With
+ * `measureEnergy`, `energy.run` covers the whole distillation: the teacher's inference (the logit cache,
+ * or online per batch) and the student's training (`energy.epochs` stays empty: one window, not nested).
+ */
 export async function distillModel(opts: DistillOptions): Promise<DistillResult> {
+  if (!opts.measureEnergy) return runDistill(opts);
+  const monitor = new EnergyMonitor();
+  const window = monitor.begin('distill');
+  let result: DistillResult;
+  let run: WindowResult;
+  try {
+    result = await runDistill({ ...opts, measureEnergy: false });
+  } finally {
+    run = await window.end();
+    await monitor.close();
+  }
+  return { ...result, energy: { run, epochs: [] } };
+}
+
+async function runDistill(opts: DistillOptions): Promise<DistillResult> {
   const { teacher, student, temperature = 4, alpha = 0.5, cacheTeacher, onTeacherProgress, hiddenLoss, ...train } = opts;
   checkDistillPair(teacher, student, temperature, alpha);
   const loss = { kind: 'distillation' as const, temperature, alpha };

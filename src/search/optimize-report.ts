@@ -9,6 +9,7 @@ import path from 'node:path';
 import { saveModel, writeFileAtomic } from '../onnx/index.js';
 import { escapeHtml as esc, htmlDocument, htmlSection } from '../report/html.js';
 import { renderSvg } from '../report/charts.js';
+import { formatBytes } from '../report/format.js';
 import { markdownReport } from '../report/markdown.js';
 import type { CandidateResult, Objective, SearchResult } from './optimize.js';
 import { objectiveValue } from './optimize.js';
@@ -124,7 +125,7 @@ export function efficiencyRows(rep: OptimizeReport): string[][] {
 function headline(rep: OptimizeReport): string {
   if (!rep.chosen) return `No candidate stays within ${rep.maxDropPoints} accuracy points of the reference; the Pareto front is listed below.`;
   const c = rep.chosen;
-  return `Chosen: ${c.pipeline}: validation accuracy ${pct(c.accuracy)} (${c.accuracyDeltaPoints >= 0 ? '+' : ''}${c.accuracyDeltaPoints.toFixed(2)} points), ${num(c.joulesPerInference === null ? null : c.joulesPerInference * 1000)} mJ/inference (${c.energySource}), latency ${c.latencyRatio?.toFixed(2)}× the reference's, ${(c.sizeBytes / 1024).toFixed(0)} KiB.`;
+  return `Chosen: ${c.pipeline}: validation accuracy ${pct(c.accuracy)} (${c.accuracyDeltaPoints >= 0 ? '+' : ''}${c.accuracyDeltaPoints.toFixed(2)} points), ${num(c.joulesPerInference === null ? null : c.joulesPerInference * 1000)} mJ/inference (${c.energySource}), latency ${c.latencyRatio?.toFixed(2)}× the reference's, ${formatBytes(c.sizeBytes)}.`;
 }
 
 function intro(rep: OptimizeReport): string {

@@ -4,6 +4,7 @@ import { FrugalError } from '../../errors.js';
 import { loadModel } from '../../onnx/index.js';
 import { CANDIDATES, OBJECTIVES, searchCandidates, selectCandidates, SEARCH_DEFAULTS, writeSearchOutputs } from '../../search/index.js';
 import { candidateRows, CANDIDATE_HEADER, efficiencyRows, EFFICIENCY_HEADER } from '../../search/optimize-report.js';
+import { formatBytes } from '../../report/format.js';
 import { defineCommand } from '../command.js';
 import { table } from '../../report/format.js';
 
@@ -87,7 +88,7 @@ export const optimizeCommand = defineCommand({
     for (const n of rep.notes) ctx.out(`note: ${n}`);
     if (rep.chosen) {
       const c = rep.chosen;
-      ctx.out(`chosen: ${c.pipeline}: ${(c.accuracy * 100).toFixed(2)}% validation accuracy (${c.accuracyDeltaPoints >= 0 ? '+' : ''}${c.accuracyDeltaPoints.toFixed(2)} points), ${c.joulesPerInference === null ? 'energy n/a' : `${(c.joulesPerInference * 1000).toPrecision(3)} mJ/inference (${c.energySource})`}, latency ${c.latencyRatio?.toFixed(2)}×, ${(c.sizeBytes / 1024).toFixed(0)} KiB`);
+      ctx.out(`chosen: ${c.pipeline}: ${(c.accuracy * 100).toFixed(2)}% validation accuracy (${c.accuracyDeltaPoints >= 0 ? '+' : ''}${c.accuracyDeltaPoints.toFixed(2)} points), ${c.joulesPerInference === null ? 'energy n/a' : `${(c.joulesPerInference * 1000).toPrecision(3)} mJ/inference (${c.energySource})`}, latency ${c.latencyRatio?.toFixed(2)}×, ${formatBytes(c.sizeBytes)}`);
       ctx.out(`wrote ${c.file}`);
     } else {
       const tried = rep.candidates.some((c) => c.status !== 'skipped');

@@ -4,9 +4,8 @@ import { FrugalError } from '../../errors.js';
 import { loadModel } from '../../onnx/index.js';
 import { CANDIDATES, OBJECTIVES, searchCandidates, selectCandidates, SEARCH_DEFAULTS, writeSearchOutputs } from '../../search/index.js';
 import { candidateRows, CANDIDATE_HEADER, efficiencyRows, EFFICIENCY_HEADER } from '../../search/optimize-report.js';
-import { formatBytes } from '../../report/format.js';
 import { defineCommand } from '../command.js';
-import { table } from '../../report/format.js';
+import { formatBytes, table } from '../../report/format.js';
 
 const UNITS: Readonly<Record<string, number>> = Object.freeze({ s: 1, m: 60, h: 3600 });
 

@@ -64,6 +64,39 @@ export function modelMetadata(model: Model, key: string): string | undefined {
   return model.extras.metadataProps?.find(([k]) => k === key)?.[1];
 }
 
+/**
+ * Metadata key recording which training examples a model's weights have seen, as JSON
+ * `{ "<dataset>": N }`: the first N examples of that dataset's training split (the trainer reads
+ * examples [0, N) only). The search reads it to tell whether its validation block, carved from the end
+ * of the training split, is unseen by the model (search/validation.ts).
+ */
+export const TRAINED_ON_METADATA_KEY = 'frugal.trainedOn';
+
+/** The training-split prefix sizes a model records as seen, by dataset (empty when it records none or the entry is unreadable). */
+export function trainedOn(model: Model): Record<string, number> {
+  const raw = modelMetadata(model, TRAINED_ON_METADATA_KEY);
+  if (!raw) return {};
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(parsed)) if (Number.isInteger(v) && (v as number) >= 0) out[k] = v as number;
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Records that `model` has now seen the first `count` training examples of `dataset`, keeping the larger
+ * prefix where it already records one (a fine-tune on fewer examples does not unsee the earlier ones).
+ */
+export function recordTrainedOn(model: Model, dataset: string, count: number): void {
+  const seen = trainedOn(model);
+  seen[dataset] = Math.max(seen[dataset] ?? 0, count);
+  setModelMetadata(model, [[TRAINED_ON_METADATA_KEY, JSON.stringify(seen)]]);
+}
+
 /** Sets (or replaces) model metadata entries. */
 export function setModelMetadata(model: Model, entries: ReadonlyArray<[string, string]>): void {
   const props = (model.extras.metadataProps ??= []);

@@ -13,6 +13,7 @@ import { formatBytes } from '../report/format.js';
 import { markdownReport } from '../report/markdown.js';
 import type { CandidateResult, Objective, SearchResult } from './optimize.js';
 import { objectiveValue } from './optimize.js';
+import type { SearchSplits } from './validation.js';
 
 /** The chosen candidate as the JSON report gives it. */
 export interface ChosenSummary {
@@ -35,6 +36,8 @@ export interface OptimizeReport {
   objective: Objective;
   maxDropPoints: number;
   validation: string;
+  /** Whether the model's recorded training data (`frugal.trainedOn`) stops before the validation block; null when the model does not record it. */
+  validationUnseen: boolean | null;
   reference: CandidateSummary;
   chosen: ChosenSummary | null;
   front: CandidateSummary[];
@@ -75,7 +78,8 @@ export async function writeSearchOutputs(r: SearchResult, outDir: string, input:
     dataset: r.dataset,
     objective: r.objective,
     maxDropPoints: r.maxDropPoints,
-    validation: `training examples [${r.splits.validationStart}, ${r.splits.trainCount}) of ${r.dataset} (fine-tuning and calibration use [0, ${r.splits.trainLimit})); the test split is not read`,
+    validation: `training examples [${r.splits.validationStart}, ${r.splits.trainCount}) of ${r.dataset} (fine-tuning and calibration use [0, ${r.splits.trainLimit})); the test split is not read; ${seenBy(r.splits)}`,
+    validationUnseen: r.splits.modelTrainedOn === null ? null : r.splits.modelTrainedOn <= r.splits.validationStart,
     reference: summary(r.reference),
     chosen,
     front: r.front.map(summary),
@@ -90,6 +94,14 @@ export async function writeSearchOutputs(r: SearchResult, outDir: string, input:
   await writeFileAtomic(path.join(outDir, 'report.md'), optimizeMarkdown(report, r));
   await writeFileAtomic(path.join(outDir, 'report.html'), await optimizeHtml(report, r));
   return report;
+}
+
+/** Whether the model's own training data reaches into the validation block, from its frugal.trainedOn metadata. */
+function seenBy(sp: SearchSplits): string {
+  if (sp.modelTrainedOn === null) return 'the model does not record which training examples it saw';
+  return sp.modelTrainedOn <= sp.validationStart
+    ? `unseen by the model (trained on the first ${sp.modelTrainedOn} training examples)`
+    : `overlapping the model's own training data (first ${sp.modelTrainedOn} examples): validation accuracy flatters it`;
 }
 
 const pct = (x: number | undefined): string => (x === undefined ? '' : `${(x * 100).toFixed(2)}%`);

@@ -23,7 +23,7 @@ import { getDataset } from '../data/index.js';
 import { applyStep, type CandidateSpec, CANDIDATES, pipelineTrains, type StepContext, stepId, stepTrains } from './candidates.js';
 import { CandidateCache, cacheKey, sha256 } from './cache.js';
 import { paretoFront } from './pareto.js';
-import { type SearchSplits, validationFeed } from './validation.js';
+import { type SearchSplits, validationFeed, validationOverlapNote } from './validation.js';
 
 export const OBJECTIVES = Object.freeze(['energy', 'latency', 'size'] as const);
 export type Objective = (typeof OBJECTIVES)[number];
@@ -182,6 +182,8 @@ export async function searchCandidates(o: SearchOptions): Promise<SearchResult> 
     throw e;
   }
   const { feed, splits } = opened;
+  const overlap = validationOverlapNote(splits);
+  if (overlap) notes.push(overlap);
   const inputBytes = encodeModelToBytes(o.model);
   const modelHash = sha256(inputBytes);
   const ctx: StepContext = {

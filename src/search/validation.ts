@@ -10,7 +10,7 @@
  */
 import { FrugalError } from '../errors.js';
 import type { Model } from '../ir/model.js';
-import { type DatasetFeed, openDatasetFeed } from '../data/feed.js';
+import { type DatasetFeed, openDatasetFeed, trainedOn } from '../data/feed.js';
 
 /** Where each part of the search's data comes from, as index ranges of the training split. */
 export interface SearchSplits {
@@ -20,15 +20,21 @@ export interface SearchSplits {
   /** Validation: training examples [validationStart, trainCount). */
   validationStart: number;
   validationCount: number;
+  /**
+   * How many leading training examples the model says its weights have seen (`frugal.trainedOn`
+   * metadata, written by Frugal's trainer); null when it does not say. Above `validationStart`, the
+   * validation block overlaps the model's own training data.
+   */
+  modelTrainedOn: number | null;
 }
 
 /** Checks and lays out the splits; an E_USAGE error when the validation block would overlap the fine-tune data. */
-export function searchSplits(trainCount: number, validationCount: number, trainLimit: number): SearchSplits {
+export function searchSplits(trainCount: number, validationCount: number, trainLimit: number, modelTrainedOn: number | null = null): SearchSplits {
   if (!(Number.isInteger(validationCount) && validationCount >= 1)) throw new FrugalError('E_USAGE', `the validation size must be a positive integer, got ${validationCount}`, { option: 'validation' });
   if (!(Number.isInteger(trainLimit) && trainLimit >= 1)) throw new FrugalError('E_USAGE', `the fine-tuning example count must be a positive integer, got ${trainLimit}`, { option: 'trainLimit' });
   const validationStart = trainCount - validationCount;
   if (validationStart < 1) throw new FrugalError('E_USAGE', `a validation split of ${validationCount} leaves no training examples (the training split has ${trainCount}); give a smaller validation size`, { option: 'validation' });
-  return { trainCount, trainLimit: Math.min(trainLimit, validationStart), validationStart, validationCount };
+  return { trainCount, trainLimit: Math.min(trainLimit, validationStart), validationStart, validationCount, modelTrainedOn };
 }
 
 /**
@@ -39,7 +45,7 @@ export function validationFeed(dataset: string, model: Model, validationCount: n
   // Not evalOnly: the training split must be loaded (and for text, tokenized with the model's tokenizer).
   // The feed always opens a test side too; one example keeps it from tokenizing a split no one reads.
   const base = openDatasetFeed(dataset, model, { testLimit: 1 });
-  const splits = searchSplits(base.counts.train, validationCount, trainLimit);
+  const splits = searchSplits(base.counts.train, validationCount, trainLimit, trainedOn(model)[dataset] ?? null);
   const feed: DatasetFeed = {
     name: base.name,
     numClasses: base.numClasses,
@@ -52,4 +58,16 @@ export function validationFeed(dataset: string, model: Model, validationCount: n
     },
   };
   return { feed, splits };
+}
+
+/**
+ * A warning when the validation block overlaps the examples the model was trained on (its accuracy there
+ * is then flattering and near-perfect, so candidates tie), or null when it does not or the model does
+ * not say.
+ */
+export function validationOverlapNote(splits: SearchSplits): string | null {
+  const seen = splits.modelTrainedOn;
+  if (seen === null || seen <= splits.validationStart) return null;
+  const overlap = Math.min(seen, splits.trainCount) - splits.validationStart;
+  return `the model was trained on ${overlap} of the ${splits.validationCount} validation examples (its frugal.trainedOn metadata says the first ${seen} training examples), so validation accuracy flatters every candidate alike and ties are likely; retrain it holding out the last ${splits.validationCount} training examples (as scripts/train-teachers.ts does for the embedded teachers)`;
 }

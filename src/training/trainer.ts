@@ -24,7 +24,7 @@ import type { Model } from '../ir/model.js';
 import { Tensor } from '../ir/tensor.js';
 import { createSession, type FrugalSession } from '../runtime/index.js';
 import { type Checkpoint, loadCheckpoint, saveCheckpoint, type TrainingProgress } from './checkpoint.js';
-import { type DatasetFeed, openDatasetFeed, setModelMetadata } from '../data/feed.js';
+import { type DatasetFeed, openDatasetFeed, recordTrainedOn, setModelMetadata } from '../data/feed.js';
 import { accuracyOnTest } from '../evaluation/evaluate.js';
 import { type LossSpec, targetDistribution } from './losses.js';
 import { clipGradNorm, createOptimizer, GradientAccumulator, type OptimizerConfig, type OptimizerState } from './optimizers/reference.js';
@@ -481,5 +481,6 @@ function writeBack(forward: Model, weights: Map<string, Float32Array>, stats: Ma
     v.initializer = Tensor.fromArray(DataType.FLOAT, [...v.initializer!.dims], data.slice(), name);
   }
   setModelMetadata(model, feed.metadata);
+  recordTrainedOn(model, feed.name, feed.counts.train);
   return model;
 }

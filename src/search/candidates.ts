@@ -77,6 +77,9 @@ export const CANDIDATES: readonly CandidateSpec[] = Object.freeze([
   row(sp(0.75), q('int8-dynamic')),
   row(distillStep(0.5), q('int8-dynamic')),
   row({ kind: 'attention', form: 'linear' }, q('int8-dynamic')),
+  // Both at once: fewer heads and FFN units, and the remaining attention made linear in the sequence length.
+  row(sp(0.5), { kind: 'attention', form: 'linear' }),
+  row(sp(0.75), { kind: 'attention', form: 'linear' }),
 ]);
 
 function distillStep(width: number): PipelineStep {

@@ -79,7 +79,7 @@ test('a budget too small to try anything: exit 0 and says so (1 with --require);
   const out = path.join(dir, 'tiny');
   const r = runFrugal(dir, ['optimize', TEACHER, '--dataset', 'mnist', '--max-drop', '1', '--budget', '1s', '--out', out, '--validation', '300']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /note: the time budget of 1 s ran out after 0 of 17 candidates/);
+  assert.match(r.stdout, /note: the time budget of 1 s ran out after 0 of 19 candidates/);
   assert.match(r.stdout, /no candidate was tried within the time budget; raise --budget/);
   const j = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
   assert.equal(j.chosen, null);

@@ -1,7 +1,7 @@
 /**
  * The optimize search as a library: the Pareto front and the choice on synthetic candidates; the
  * validation split (the tail of the training split, disjoint from fine-tuning data and from the test
- * split); and real searches on the MNIST teacher: --max-drop respected, the cost model and the prefix
+ * split, and unseen by the embedded teacher); and real searches on the MNIST teacher: --max-drop respected, the cost model and the prefix
  * rule skipping fine-tunes, cached candidates not re-run (and a damaged cache entry not trusted), and a
  * budget that runs out returning the best so far with a note.
  */
@@ -13,8 +13,10 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadModel } from '../../src/onnx/index.js';
 import type { Model } from '../../src/ir/model.js';
-import { openDatasetFeed } from '../../src/data/feed.js';
-import { type CandidateResult, chooseCandidate, paretoFront, searchCandidates, searchSplits, selectCandidates, validationFeed, type SearchOptions } from '../../src/search/index.js';
+import { openDatasetFeed, recordTrainedOn, trainedOn } from '../../src/data/feed.js';
+import { DATASETS } from '../../src/data/index.js';
+import { cloneModel } from '../../src/training/training-graph.js';
+import { type CandidateResult, chooseCandidate, paretoFront, SEARCH_DEFAULTS, searchCandidates, searchSplits, selectCandidates, validationFeed, validationOverlapNote, type SearchOptions } from '../../src/search/index.js';
 
 const TEACHER = path.resolve('models/mnist-cnn.onnx');
 let teacher: Model;
@@ -68,7 +70,7 @@ describe('Pareto front and choice on synthetic candidates', () => {
 describe('validation split', () => {
   test('the tail of the training split, disjoint from fine-tuning data and from the test split', () => {
     const splits = searchSplits(8000, 1000, 9000);
-    assert.deepEqual(splits, { trainCount: 8000, trainLimit: 7000, validationStart: 7000, validationCount: 1000 }, 'fine-tuning is clamped to the examples before the validation block');
+    assert.deepEqual(splits, { trainCount: 8000, trainLimit: 7000, validationStart: 7000, validationCount: 1000, modelTrainedOn: null }, 'fine-tuning is clamped to the examples before the validation block');
     assert.throws(() => searchSplits(8000, 8000, 10), /leaves no training examples/);
 
     const { feed } = validationFeed('mnist', teacher, 300, 500);
@@ -87,6 +89,27 @@ describe('validation split', () => {
     const testHashes = new Set(Array.from({ length: test.count }, (_, i) => hash(data(test), i)));
     for (let i = 0; i < val.count; i++) assert.ok(!testHashes.has(hash(data(val), i)), `validation example ${i} is not in the test split`);
     assert.throws(() => feed.batch('test', [300]), /outside \[0, 300\)/);
+  });
+
+  test('the embedded teacher never saw the search\'s default validation block; a model that did gets a note', () => {
+    // scripts/train-teachers.ts trains on all but the last SEARCH_DEFAULTS.mnist.validation examples and the
+    // trainer records that prefix in the model's metadata.
+    const seen = trainedOn(teacher).mnist;
+    assert.equal(seen, DATASETS.mnist.sizes.train - SEARCH_DEFAULTS.mnist.validation);
+    const { splits } = validationFeed('mnist', teacher, SEARCH_DEFAULTS.mnist.validation, 500);
+    assert.equal(splits.modelTrainedOn, seen);
+    assert.equal(validationOverlapNote(splits), null);
+
+    const overfit = cloneModel(teacher);
+    recordTrainedOn(overfit, 'mnist', 7500);
+    assert.equal(trainedOn(overfit).mnist, 7500);
+    recordTrainedOn(overfit, 'mnist', 100);
+    assert.equal(trainedOn(overfit).mnist, 7500, 'a later, shorter fine-tune does not unsee examples');
+    const note = validationOverlapNote(validationFeed('mnist', overfit, 1000, 500).splits);
+    assert.match(note ?? '', /trained on 500 of the 1000 validation examples/);
+    const anon = cloneModel(teacher);
+    anon.extras.metadataProps = anon.extras.metadataProps?.filter(([k]) => k !== 'frugal.trainedOn');
+    assert.equal(validationFeed('mnist', anon, 1000, 500).splits.modelTrainedOn, null);
   });
 });
 

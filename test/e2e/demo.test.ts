@@ -58,10 +58,10 @@ test('frugal demo --quick: progress per teacher and variant on stderr (not a TTY
       const base = t.variants[0]!.sizeBytes as number;
       assert.ok(t.variants.filter((v) => v.mode !== 'fp32').every((v) => (v.sizeBytes as number) < base), 'every variant is smaller than fp32');
     }
-    // Beside quantization: pruned, distilled and pruned→int8 candidates from the optimize search, and its pick.
+    // Beside quantization: pruned, distilled, linear-attention and pruned→int8 candidates from the optimize search, and its pick.
     const withOpt = JSON.parse(readFileSync(path.join(dir, 'report.json'), 'utf8')) as { teachers: Array<{ name: string; optimize: { chosen: { pipeline: string; accuracyDeltaPoints: number; file: string } | null; candidates: Array<{ pipeline: string; status: string }> } }> };
     for (const t of withOpt.teachers) {
-      assert.deepEqual(t.optimize.candidates.map((c) => c.pipeline), ['int8-dynamic', 'structured-0.5', 'distill-w0.5', 'structured-0.5+int8-dynamic']);
+      assert.deepEqual(t.optimize.candidates.map((c) => c.pipeline), ['int8-dynamic', 'structured-0.5', 'distill-w0.5', 'attention-linear', 'structured-0.5+int8-dynamic']);
       for (const c of t.optimize.candidates) assert.ok(['evaluated', 'rejected', 'skipped'].includes(c.status));
       assert.ok(t.optimize.chosen, `${t.name}: int8-dynamic at least stays within a point`);
       assert.ok(t.optimize.chosen.accuracyDeltaPoints >= -1);

@@ -52,7 +52,7 @@ export const demoCommand = defineCommand({
     for (const t of r.teachers) {
       ctx.out(`${t.name}: ${t.task}; accuracy on ${t.evaluatedExamples} held-out examples, latency at batch 1`);
       ctx.out(table(DEMO_HEADER, demoRows(t)));
-      ctx.out(`${t.name}: pruned, distilled and the optimize pick (validation accuracy)`);
+      ctx.out(`${t.name}: pruned, distilled, linear-attention and the optimize pick (validation accuracy)`);
       ctx.out(table(CANDIDATE_HEADER, candidateRows(t.optimize)));
       ctx.out(optimizeLine(t));
       ctx.out('');

@@ -63,7 +63,7 @@ export async function optimizeBench(args: string[]): Promise<Record<string, unkn
         if (a!.energy.joulesPerInference && b!.energy.joulesPerInference) energyRatios.push(b!.energy.joulesPerInference / a!.energy.joulesPerInference);
         latencyRatios.push(b!.latencyMs.p50 / a!.latencyMs.p50);
       }
-      const spread = (xs: number[]) => (xs.length ? { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs.length } : null);
+      const spread = (xs: number[]) => (xs.length ? { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs.length, values: xs } : null);
       const row = {
         teacher: t.name,
         chosen: c?.pipeline ?? null,

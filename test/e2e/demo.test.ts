@@ -61,14 +61,18 @@ test('frugal demo --quick: progress per teacher and variant on stderr (not a TTY
     // Beside quantization: pruned, distilled, linear-attention and pruned→int8 candidates from the optimize search, and its pick.
     const withOpt = JSON.parse(readFileSync(path.join(dir, 'report.json'), 'utf8')) as { teachers: Array<{ name: string; optimize: { chosen: { pipeline: string; accuracyDeltaPoints: number; file: string } | null; candidates: Array<{ pipeline: string; status: string }> } }> };
     for (const t of withOpt.teachers) {
-      assert.deepEqual(t.optimize.candidates.map((c) => c.pipeline), ['int8-dynamic', 'structured-0.5', 'distill-w0.5', 'attention-linear', 'structured-0.5+int8-dynamic']);
+      assert.deepEqual(t.optimize.candidates.map((c) => c.pipeline), ['int8-dynamic', 'structured-0.5', 'distill-w0.5', 'structured-0.5+int8-dynamic', 'structured-0.75+attention-linear']);
+      // The efficient-attention variant is built for the transformer and refused, with the reason, for the CNN.
+      const att = t.optimize.candidates.find((c) => c.pipeline === 'structured-0.75+attention-linear')! as { status: string; reason?: string };
+      if (t.name === 'spam-transformer') assert.ok(['evaluated', 'rejected'].includes(att.status) && !/could not be built/.test(att.reason ?? ''), `spam: the attention variant is built (${att.status}: ${att.reason})`);
+      else assert.match(att.reason ?? '', /no attention to convert/);
       for (const c of t.optimize.candidates) assert.ok(['evaluated', 'rejected', 'skipped'].includes(c.status));
       assert.ok(t.optimize.chosen, `${t.name}: int8-dynamic at least stays within a point`);
       assert.ok(t.optimize.chosen.accuracyDeltaPoints >= -1);
       assert.ok(existsSync(t.optimize.chosen.file));
       assert.ok(existsSync(path.join(dir, t.name, 'optimize', 'report.html')));
     }
-    assert.match(r.stdout, /^mnist-cnn: pruned, distilled and the optimize pick/m);
+    assert.match(r.stdout, /^mnist-cnn: pruned, distilled, linear-attention and the optimize pick/m);
     assert.match(r.stdout, /^Optimize pick \(lowest energy within 1 point/m);
     const html = readFileSync(path.join(dir, 'report.html'), 'utf8');
     assert.ok(html.includes('<svg') && !/\s(src|href)="https?:/.test(html), 'self-contained report with charts');

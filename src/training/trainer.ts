@@ -28,10 +28,11 @@ import { type DatasetFeed, openDatasetFeed, setModelMetadata } from '../data/fee
 import { accuracyOnTest } from '../evaluation/evaluate.js';
 import { type LossSpec, targetDistribution } from './losses.js';
 import { clipGradNorm, createOptimizer, GradientAccumulator, type OptimizerConfig, type OptimizerState } from './optimizers/reference.js';
-import { FusedState, fusedScalars } from './optimizers/in-graph.js';
+import { FusedState } from './optimizers/in-graph.js';
+import { gradientOf, runFused } from './optimizers/backend.js';
 import { DynamicLossScaler } from './loss-scaling.js';
 import { SimdOptimizer } from './optimizers/simd.js';
-import { float16BitsToFloat32Array, float32ToFloat16Bits } from '../onnx/packing.js';
+import { float32ToFloat16Bits } from '../onnx/packing.js';
 import { checkSchedule, learningRateAt } from './schedules.js';
 import { buildEvalModel, buildTrainingModel, cloneModel, initializerArrays } from './training-graph.js';
 import { EnergyMonitor, type MeasurementWindow, type WindowResult } from '../profiling/window.js';
@@ -441,31 +442,6 @@ function runResult(run: RunSetup, start: RunStart, loop: LoopResult): TrainResul
     stopped,
     trainable: weightNames,
   };
-}
-
-/**
- * One fused step: feeds the front weights, optimizer state and step scalars; ORT writes the updated
- * weights and state straight into the back buffers (pre-allocated fetches), which then become the front.
- */
-async function runFused(session: FrugalSession, feeds: Record<string, ort.Tensor>, wanted: string[], fs: FusedState, lr: number): Promise<Record<string, ort.OnnxValue>> {
-  const b = fs.binding;
-  for (const p of b.params) for (const s of Object.values(p.slots)) feeds[s.input] = new ort.Tensor('float32', fs.front.get(s.input)!, feeds[p.weight]!.dims);
-  const scalars = fusedScalars(b, fs.step + 1, lr);
-  b.scalars.forEach((name, i) => (feeds[name] = new ort.Tensor('float32', Float32Array.of(scalars[i]!), [])));
-  const targets: Record<string, ort.Tensor> = {};
-  for (const [name, buf, weight] of fs.outputTargets()) targets[name] = new ort.Tensor('float32', buf, feeds[weight]!.dims);
-  const out = await session.runOrt(feeds, { outputs: [...wanted, ...Object.keys(targets)], targets });
-  fs.swap();
-  return out;
-}
-
-/** A gradient output as float32 (mixed-precision graphs give float16 ones, as raw bit patterns). */
-function gradientOf(t: ort.Tensor): Float32Array {
-  if (t.type === 'float16') {
-    const d = t.data as ArrayBufferView;
-    return float16BitsToFloat32Array(d instanceof Uint16Array ? d : new Uint16Array(d.buffer, d.byteOffset, d.byteLength / 2));
-  }
-  return t.data as Float32Array;
 }
 
 /** The shuffle seed of an epoch: a pure function of the run seed and the epoch. */

@@ -1,12 +1,14 @@
 /**
  * The trainer: epochs or steps over a built-in dataset, with the forward+backward pass run by ONNX
- * Runtime (one session over the training model from `buildTrainingModel`). The graph outputs gradients
- * and the optimizer update runs as WebAssembly SIMD kernels (optimizers/simd.ts) over one memory holding
- * weights, gradients and optimizer state: ORT reads the weights there and writes the gradients there
- * (zero copy), and one fused pass per parameter updates them. Where WebAssembly SIMD is missing the JS
- * reference optimizers (optimizers/reference.ts) do it. With `fusedOptimizer: true` the update (and clipping) is
- * part of the ORT graph instead (optimizers/in-graph.ts; slower on CPU: 13 elementwise passes per
- * parameter). Checkpoints have the same format either way.
+ * Runtime (one session over the training model from `buildTrainingModel`). The optimizer update sits
+ * behind one interface, `UpdateBackend` (optimizers/backend.ts), which holds the weights and optimizer
+ * state: per micro-batch the loop calls its `run` (the graph's loss, running statistics and float32
+ * gradients) and unscales and accumulates the gradients; per optimizer step it calls its `update`
+ * (clipping, then the step), or nothing for a step skipped on a float16 overflow. Three
+ * backends: WebAssembly SIMD kernels (the default; zero copy, ORT reads weights from and writes
+ * gradients into the kernels' memory), the JS reference optimizers where WebAssembly SIMD is missing,
+ * and, with `fusedOptimizer: true` (no accumulation, fp32), the update as ONNX ops in the training
+ * graph (slower on CPU). Checkpoints have the same format whichever backend wrote them.
  *
  * Determinism: the batch order of epoch e is a function of (seed, e) only, the schedule a function of the
  * step, and a checkpoint stores weights, running statistics and optimizer buffers bit for bit plus the
@@ -27,11 +29,10 @@ import { type Checkpoint, loadCheckpoint, saveCheckpoint, type TrainingProgress 
 import { type DatasetFeed, openDatasetFeed, recordTrainedOn, setModelMetadata } from '../data/feed.js';
 import { accuracyOnTest } from '../evaluation/evaluate.js';
 import { type LossSpec, targetDistribution } from './losses.js';
-import { clipGradNorm, createOptimizer, GradientAccumulator, type OptimizerConfig, type OptimizerState } from './optimizers/reference.js';
-import { FusedState, fusedScalars } from './optimizers/in-graph.js';
+import { GradientAccumulator, type OptimizerConfig } from './optimizers/reference.js';
+import { createUpdateBackend, type UpdateBackend } from './optimizers/backend.js';
 import { DynamicLossScaler } from './loss-scaling.js';
-import { SimdOptimizer } from './optimizers/simd.js';
-import { float16BitsToFloat32Array, float32ToFloat16Bits } from '../onnx/packing.js';
+import { float32ToFloat16Bits } from '../onnx/packing.js';
 import { checkSchedule, learningRateAt } from './schedules.js';
 import { buildEvalModel, buildTrainingModel, cloneModel, initializerArrays } from './training-graph.js';
 import { EnergyMonitor, type MeasurementWindow, type WindowResult } from '../profiling/window.js';
@@ -99,8 +100,8 @@ async function runTraining(opts: TrainOptions): Promise<TrainResult> {
 
 /**
  * Everything a run needs that the options determine, built before any session: data, schedule,
- * training graph, weights (in the optimizer's memory) and the optimizer. `stats` (running statistics)
- * is replaced by a resume and by every step.
+ * training graph and the update backend (which holds the weights and the optimizer state). `stats`
+ * (running statistics) is replaced by a resume and by every step.
  */
 interface RunSetup {
   opts: TrainOptions;
@@ -119,13 +120,10 @@ interface RunSetup {
   binding: ReturnType<typeof buildTrainingModel>['binding'];
   weightNames: string[];
   statNames: string[];
-  weights: Map<string, Float32Array>;
   stats: Map<string, Float32Array>;
   dims: Map<string, number[]>;
-  simd: SimdOptimizer | undefined;
-  optimizer: ReturnType<typeof createOptimizer> | undefined;
-  /** The arrays the SIMD/JS optimizers update in place (a resume writes into them too). */
-  params: Float32Array[];
+  /** Weights, optimizer state and the update: SIMD, JS or in the graph (optimizers/backend.ts). */
+  backend: UpdateBackend;
   fingerprint: string;
 }
 
@@ -170,63 +168,45 @@ function setupRun(opts: TrainOptions): RunSetup {
   });
   const weightNames = binding.weights.map((w) => w.name);
   const statNames = binding.runningStats.map((s) => s.input);
-  const weights = initializerArrays(opts.model, weightNames);
   const stats = initializerArrays(opts.model, statNames);
   const dims = new Map([...binding.weights.map((w) => [w.name, w.dims] as const), ...binding.runningStats.map((s) => [s.input, s.dims] as const)]);
-  const paramInfos = binding.weights.map((w) => ({ name: w.name, size: weights.get(w.name)!.length, decay: w.decay }));
-  // The SIMD kernels unless the update is in the graph (its state then lives in FusedState, below); the
-  // JS loops where WebAssembly SIMD is missing.
-  const simd = fusedWanted ? undefined : SimdOptimizer.create(paramInfos, optCfg);
-  const optimizer = fusedWanted ? undefined : simd ?? createOptimizer(paramInfos, optCfg);
-  // Zero copy: the weights live in the kernels' memory; ORT reads them there and writes fp32 gradients
-  // into the gradient views (below), where the kernels read them.
-  if (simd) {
-    binding.weights.forEach((w, i) => {
-      const view = simd.paramView(i);
-      view.set(weights.get(w.name)!);
-      weights.set(w.name, view);
-    });
-  }
-  // The arrays the SIMD/JS optimizers update in place (a resume writes into them too).
-  const params = weightNames.map((n) => weights.get(n)!);
+  // In the graph when it has the update; else the SIMD kernels, or the JS loops where WebAssembly SIMD is missing.
+  const backend = createUpdateBackend({
+    weights: binding.weights,
+    initial: initializerArrays(opts.model, weightNames),
+    config: optCfg,
+    ...(opts.clipNorm !== undefined ? { clipNorm: opts.clipNorm } : {}),
+    ...(binding.fused ? { fused: binding.fused } : {}),
+  });
   const fingerprint = JSON.stringify({ dataset: feed.name, train: feed.counts.train, batchSize, accumulate, seed, optimizer: optCfg.kind, weights: binding.weights.map((w) => [w.name, w.dims]), ...(mixed ? { precision: 'fp16' } : {}) });
 
-  return { opts, t0, batchSize, accumulate, seed, loss, scaler, feed, microPerEpoch, totalSteps, epochs, schedule, trainGraph, binding, weightNames, statNames, weights, stats, dims, simd, optimizer, params, fingerprint };
+  return { opts, t0, batchSize, accumulate, seed, loss, scaler, feed, microPerEpoch, totalSteps, epochs, schedule, trainGraph, binding, weightNames, statNames, stats, dims, backend, fingerprint };
 }
 
 /** Where the run starts: from scratch, or from `opts.checkpoint` when resuming (weights, stats, optimizer, progress). */
 interface RunStart {
   progress: TrainingProgress;
   resumedFrom: TrainResult['resumedFrom'];
-  /** The in-graph optimizer's state (fresh zeros, or from the checkpoint). */
-  fusedState: FusedState | undefined;
 }
 
 async function resumeRun(run: RunSetup): Promise<RunStart> {
-  const { opts, fingerprint, weightNames, weights, statNames, optimizer, scaler, binding } = run;
+  const { opts, fingerprint, weightNames, statNames, backend, scaler } = run;
   let progress: TrainingProgress = { epoch: 0, batchInEpoch: 0, step: 0, samples: 0, epochLossSum: 0, epochBatches: 0, history: [] };
   let resumedFrom: TrainResult['resumedFrom'];
-  let resumedOptimizer: OptimizerState | undefined;
   if (opts.resume && existsSync(opts.checkpoint!)) {
     const ck = await loadCheckpoint(opts.checkpoint!);
     if (ck.fingerprint !== fingerprint) {
       throw new FrugalError('E_USAGE', `checkpoint '${opts.checkpoint}' is from a different run (dataset, batch size, seed, optimizer or weights differ); remove it or match the original options`);
     }
-    for (const n of weightNames) weights.get(n)!.set(ck.weights.get(n)!);
+    // Into the backend's arrays (the SIMD kernels' memory, the in-graph front buffers).
+    for (const n of weightNames) backend.weights.get(n)!.set(ck.weights.get(n)!);
     run.stats = new Map(statNames.map((n) => [n, ck.stats.get(n)!]));
-    resumedOptimizer = ck.optimizer;
-    optimizer?.load(ck.optimizer);
+    backend.load(ck.optimizer);
     progress = ck.progress;
     if (scaler && progress.lossScale) scaler.load(progress.lossScale);
     resumedFrom = { epoch: progress.epoch, step: progress.step };
   }
-
-  // Built after the weights are restored; a fresh state is zeros, a resumed one comes from the checkpoint
-  // (same format as the other optimizers').
-  const fusedState = binding.fused ? new FusedState(binding.fused, weights) : undefined;
-  if (fusedState && resumedOptimizer) fusedState.load(resumedOptimizer);
-
-  return { progress, resumedFrom, fusedState };
+  return { progress, resumedFrom };
 }
 
 interface RunSessions {
@@ -271,12 +251,12 @@ interface LoopResult {
 
 /** Steps until `totalSteps` (or `stopAfterSteps`): feeds, runs, updates, evaluates each epoch, checkpoints. */
 async function trainLoop(run: RunSetup, start: RunStart, sessions: RunSessions): Promise<LoopResult> {
-  const { opts, batchSize, accumulate, seed, loss, scaler, feed, microPerEpoch, totalSteps, epochs, schedule, binding, weightNames, weights, dims, simd, optimizer, params, fingerprint } = run;
-  const { fusedState } = start;
+  const { opts, batchSize, accumulate, seed, loss, scaler, feed, microPerEpoch, totalSteps, epochs, schedule, binding, dims, backend, fingerprint } = run;
+  const weights = backend.weights;
   const { train: trainSession, evaluation: evalSession, teacher } = sessions;
   const stats = run.stats;
   let progress = start.progress;
-  // fp32 weight tensors are reused while their array stays the same (the SIMD and JS optimizers update
+  // fp32 weight tensors are reused while their array stays the same (the SIMD and JS backends update
   // in place; the in-graph one swaps buffers each step).
   const tensorCache = new Map<string, ort.Tensor>();
   const f32Tensor = (name: string, data: Float32Array, dims: number[]): ort.Tensor => {
@@ -298,18 +278,15 @@ async function trainLoop(run: RunSetup, start: RunStart, sessions: RunSessions):
   const save = async () => {
     if (!opts.checkpoint) return;
     if (scaler) progress.lossScale = scaler.state();
-    const ck: Checkpoint = { progress, fingerprint, weights, stats, optimizer: fusedState ? fusedState.state() : optimizer!.state() };
+    const ck: Checkpoint = { progress, fingerprint, weights: new Map(weights), stats, optimizer: backend.state() };
     await saveCheckpoint(opts.checkpoint, ck, dims);
   };
   const classes = feed.numClasses;
   const smoothing = loss.kind === 'mse' ? 0 : loss.labelSmoothing ?? 0;
   const accumulator = new GradientAccumulator();
-  // float32 gradients straight into the SIMD optimizer's memory (float16 ones are widened first).
-  const gradTargets = simd
-    ? Object.fromEntries(binding.weights.flatMap((w, i) => (w.dtype === 'float32' ? [[w.gradient, new ort.Tensor('float32', simd.gradView(i), w.dims)] as const] : [])))
-    : undefined;
   let overflowInStep = false;
-  const wanted = [binding.loss, ...(fusedState ? [] : binding.weights.map((w) => w.gradient)), ...binding.runningStats.map((s) => s.output)];
+  // The backend adds what it needs (the gradients; or the updated weights and state).
+  const wanted = [binding.loss, ...binding.runningStats.map((s) => s.output)];
   let runSeconds = 0;
   let optimizerSeconds = 0;
   let samplesThisCall = 0;
@@ -347,9 +324,7 @@ async function trainLoop(run: RunSetup, start: RunStart, sessions: RunSessions):
       }
       const lr = learningRateAt(schedule, progress.step);
       const r0 = performance.now();
-      const out = fusedState
-        ? await runFused(trainSession, feeds, wanted, fusedState, lr)
-        : await trainSession.runOrt(feeds, { outputs: wanted, ...(gradTargets ? { targets: gradTargets } : {}) });
+      const { outputs: out, gradients: grads } = await backend.run(trainSession, feeds, wanted, lr);
       const r1 = performance.now();
       runSeconds += (r1 - r0) / 1000;
       finalLoss = ((out[binding.loss] as ort.Tensor).data as Float32Array)[0]!;
@@ -362,11 +337,6 @@ async function trainLoop(run: RunSetup, start: RunStart, sessions: RunSessions):
       samplesThisCall += b.count;
 
       const endOfEpoch = bi === microPerEpoch - 1;
-      if (fusedState) {
-        // The run already updated the weights (into the back buffers, now swapped to the front).
-        for (const n of weightNames) weights.set(n, fusedState.weight(n));
-      }
-      const grads = fusedState ? [] : binding.weights.map((w) => gradientOf(out[w.gradient] as ort.Tensor));
       // Mixed precision: gradients come out multiplied by the loss scale; an inf or NaN in any
       // micro-batch of the step means the scale overflowed float16, and the whole step is skipped.
       if (scaler && !scaler.unscale(grads)) overflowInStep = true;
@@ -383,10 +353,8 @@ async function trainLoop(run: RunSetup, start: RunStart, sessions: RunSessions):
       const finite = !overflowInStep;
       overflowInStep = false;
       scaler?.update(finite);
-      if (optimizer && finite) {
-        if (opts.clipNorm !== undefined) clipGradNorm(g, opts.clipNorm);
-        optimizer.step(params, g, lr);
-      }
+      // Clipping, then the update (in the graph: committing what the run computed).
+      if (finite) backend.update(g, lr);
       progress.step++;
       stepsThisCall++;
       opts.afterStep?.(progress.step, weights);
@@ -420,10 +388,10 @@ async function trainLoop(run: RunSetup, start: RunStart, sessions: RunSessions):
 
 /** The trained forward model (weights and statistics written back) and the run's figures. */
 function runResult(run: RunSetup, start: RunStart, loop: LoopResult): TrainResult {
-  const { opts, t0, weights, weightNames, feed, scaler } = run;
+  const { opts, t0, backend, weightNames, feed, scaler } = run;
   const { progress, finalLoss, runSeconds, optimizerSeconds, samplesThisCall, trainSeconds, stopped } = loop;
   const { resumedFrom } = start;
-  const trained = writeBack(opts.model, weights, run.stats, feed);
+  const trained = writeBack(opts.model, backend.weights, run.stats, feed);
   const last = progress.history.at(-1);
   return {
     model: trained,
@@ -443,38 +411,13 @@ function runResult(run: RunSetup, start: RunStart, loop: LoopResult): TrainResul
   };
 }
 
-/**
- * One fused step: feeds the front weights, optimizer state and step scalars; ORT writes the updated
- * weights and state straight into the back buffers (pre-allocated fetches), which then become the front.
- */
-async function runFused(session: FrugalSession, feeds: Record<string, ort.Tensor>, wanted: string[], fs: FusedState, lr: number): Promise<Record<string, ort.OnnxValue>> {
-  const b = fs.binding;
-  for (const p of b.params) for (const s of Object.values(p.slots)) feeds[s.input] = new ort.Tensor('float32', fs.front.get(s.input)!, feeds[p.weight]!.dims);
-  const scalars = fusedScalars(b, fs.step + 1, lr);
-  b.scalars.forEach((name, i) => (feeds[name] = new ort.Tensor('float32', Float32Array.of(scalars[i]!), [])));
-  const targets: Record<string, ort.Tensor> = {};
-  for (const [name, buf, weight] of fs.outputTargets()) targets[name] = new ort.Tensor('float32', buf, feeds[weight]!.dims);
-  const out = await session.runOrt(feeds, { outputs: [...wanted, ...Object.keys(targets)], targets });
-  fs.swap();
-  return out;
-}
-
-/** A gradient output as float32 (mixed-precision graphs give float16 ones, as raw bit patterns). */
-function gradientOf(t: ort.Tensor): Float32Array {
-  if (t.type === 'float16') {
-    const d = t.data as ArrayBufferView;
-    return float16BitsToFloat32Array(d instanceof Uint16Array ? d : new Uint16Array(d.buffer, d.byteOffset, d.byteLength / 2));
-  }
-  return t.data as Float32Array;
-}
-
 /** The shuffle seed of an epoch: a pure function of the run seed and the epoch. */
 function epochSeed(seed: number, epoch: number): number {
   return (Math.imul(seed, 1000003) + epoch) | 0;
 }
 
 /** A clone of `forward` with the trained weights and statistics as initializers, plus dataset metadata. */
-function writeBack(forward: Model, weights: Map<string, Float32Array>, stats: Map<string, Float32Array>, feed: DatasetFeed): Model {
+function writeBack(forward: Model, weights: ReadonlyMap<string, Float32Array>, stats: Map<string, Float32Array>, feed: DatasetFeed): Model {
   const model = cloneModel(forward);
   for (const [name, data] of [...weights, ...stats]) {
     const v = model.graph.values.get(name)!;

@@ -1,7 +1,8 @@
 /**
  * The in-graph optimizer (optimizers/in-graph.ts) against the JS reference optimizers: the same weights,
  * gradients and learning rates through both, several steps, compared after every step; clipping in the
- * graph against clipGradNorm; and the trainer's fused path against its default (WebAssembly SIMD) path, with resume.
+ * graph against clipGradNorm; and the trainer's fused path against its default (WebAssembly SIMD) path, with resume;
+ * and the UpdateBackend contract: a run whose step is not taken leaves weights and state untouched.
  * Also the fast gradient paths added with it: Conv's weight gradient as Gemms over strided slices (both
  * the per-tap and the stacked-patches forms) and MaxPool over tiling windows, against finite differences
  * (tolerances as in autodiff-nn.test.ts), and that path's tie rule against its exact expected value.
@@ -18,7 +19,7 @@ import { Tensor } from '../../src/ir/tensor.js';
 import { createSession } from '../../src/runtime/index.js';
 import { differentiate } from '../../src/training/autodiff/engine.js';
 import { appendOptimizerUpdate, FusedState, fusedScalars } from '../../src/training/optimizers/in-graph.js';
-import { clipGradNorm, createOptimizer, type OptimizerConfig, trainModel } from '../../src/training/index.js';
+import { buildTrainingModel, clipGradNorm, createOptimizer, createUpdateBackend, initializerArrays, type OptimizerConfig, trainModel } from '../../src/training/index.js';
 import { createRng } from '../../src/util/rng.js';
 import { buildZooModel } from '../../src/zoo/index.js';
 import { gradCheck, type GradCheckOptions } from '../helpers/gradcheck.js';
@@ -156,6 +157,66 @@ describe('trainer with the optimizer in the graph', () => {
       assert.ok(Buffer.from(a).equals(Buffer.from(b)), `accumulated run: weight '${name}' differs from the JS path`);
     }
     assert.ok(acc.epochs[1]!.loss < acc.epochs[0]!.loss, `accumulated loss ${acc.epochs.map((e) => e.loss)}`);
+  });
+});
+
+describe('UpdateBackend (optimizers/backend.ts)', () => {
+  /** A small MLP's training graph, its backend, and a session over it; `fused` puts the update in the graph. */
+  async function setup(fused: boolean) {
+    const model = buildZooModel('mlp', { hidden: [8], seed: 5 });
+    const config: OptimizerConfig = { kind: 'adamw', weightDecay: 0.1 };
+    const { model: graph, binding } = buildTrainingModel(model, { loss: { kind: 'cross-entropy' }, ...(fused ? { fusedOptimizer: { config, clipNorm: 0.5 } } : {}) });
+    const names = binding.weights.map((w) => w.name);
+    const backend = createUpdateBackend({ weights: binding.weights, initial: initializerArrays(model, names), config, clipNorm: 0.5, ...(binding.fused ? { fused: binding.fused } : {}) });
+    const session = await createSession(graph, { intraOpThreads: 1 });
+    const rng = createRng(9);
+    const input = Float32Array.from({ length: 4 * 784 }, () => rng.next());
+    const target = Float32Array.from({ length: 4 * 10 }, (_, i) => (i % 10 === i % 7 ? 1 : 0));
+    const feeds = (): Record<string, ort.Tensor> => {
+      const f: Record<string, ort.Tensor> = { input: new ort.Tensor('float32', input, [4, 784]), [binding.lossInputs[0]!.name]: new ort.Tensor('float32', target, [4, 10]) };
+      for (const w of binding.weights) f[w.name] = new ort.Tensor('float32', backend.weights.get(w.name)!, w.dims);
+      return f;
+    };
+    /** Weights and optimizer state, copied. */
+    const snapshot = () => ({ weights: names.map((n) => backend.weights.get(n)!.slice()), state: backend.state() });
+    return { backend, session, feeds, snapshot, loss: binding.loss };
+  }
+
+  test('each backend: a run without update changes neither weights nor state; the next step is as if it never ran', async () => {
+    for (const fused of [false, true]) {
+      const skipped = await setup(fused);
+      const straight = await setup(fused);
+      assert.equal(skipped.backend.kind, fused ? 'in-graph' : 'simd');
+      try {
+        for (const s of [skipped, straight]) {
+          const r = await s.backend.run(s.session, s.feeds(), [s.loss], 1e-2);
+          s.backend.update(r.gradients, 1e-2);
+        }
+        const before = skipped.snapshot();
+        await skipped.backend.run(skipped.session, skipped.feeds(), [skipped.loss], 1e-2); // a skipped step
+        assert.deepEqual(skipped.snapshot(), before, `${skipped.backend.kind}: a run alone changed the weights or the state`);
+        for (const s of [skipped, straight]) {
+          const r = await s.backend.run(s.session, s.feeds(), [s.loss], 1e-2);
+          s.backend.update(r.gradients, 1e-2);
+        }
+        const [a, b] = [skipped.snapshot(), straight.snapshot()];
+        assert.deepEqual(a, b, `${skipped.backend.kind}: the step after a skipped one differs`);
+        assert.equal(a.state.step, 2);
+        assert.notDeepEqual(a.weights, before.weights, 'the weights moved');
+      } finally {
+        await skipped.session.release();
+        await straight.session.release();
+      }
+    }
+  });
+
+  test('in the graph, update commits a run: without one it is an internal error', async () => {
+    const s = await setup(true);
+    try {
+      assert.throws(() => s.backend.update([], 1e-2), (e: Error & { code?: string }) => e.code === 'E_INTERNAL');
+    } finally {
+      await s.session.release();
+    }
   });
 });
 

@@ -1,7 +1,10 @@
 /**
- * Optimizers: SGD and AdamW (PyTorch's update rules, operation for operation) behind one interface,
- * `Optimizer` (step, state, load; reference.ts), with three backends that share hyper-parameters,
- * state format and checkpoints:
+ * Optimizers: SGD and AdamW (PyTorch's update rules, operation for operation) with three backends that
+ * share hyper-parameters, state format and checkpoints. The trainer sees them through one interface,
+ * `UpdateBackend` (backend.ts: it holds the weights and optimizer state, runs the training graph for a
+ * micro-batch, and applies a step with `update`; `createUpdateBackend` picks the backend). Underneath,
+ * the SIMD and JS backends are `Optimizer`s (step, state, load; reference.ts) fed gradients that the
+ * graph outputs; the in-graph one computes the step in the graph and `update` commits it.
  *
  * - simd.ts: WebAssembly SIMD kernels (simd-kernels.ts) over one memory holding weights, gradients and
  *   state, zero copy with ORT. The trainer's default.
@@ -17,3 +20,4 @@
 export * from './reference.js';
 export { SimdOptimizer } from './simd.js';
 export * from './in-graph.js';
+export * from './backend.js';

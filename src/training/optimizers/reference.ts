@@ -93,6 +93,11 @@ export function resolveHyper(cfg: OptimizerConfig): Record<string, number | bool
   throw new FrugalError('E_USAGE', `unknown optimizer '${(cfg as { kind: string }).kind}' (expected ${OPTIMIZER_KINDS.join(', ')})`);
 }
 
+/**
+ * An optimizer over parameter arrays it is handed each step: the JS reference (`createOptimizer`) and
+ * the WebAssembly SIMD one (`SimdOptimizer`). The trainer drives them through an `UpdateBackend`
+ * (backend.ts), which the in-graph update also implements.
+ */
 export interface Optimizer {
   readonly kind: OptimizerKind;
   readonly params: readonly ParamInfo[];

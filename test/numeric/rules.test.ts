@@ -12,7 +12,7 @@ import { runPass } from '../../src/passes/pass.js';
 import { fp16Pass } from '../../src/passes/precision/fp16.js';
 import { int4WeightOnlyPass } from '../../src/passes/quantize/int4.js';
 import { int8DynamicPass } from '../../src/passes/quantize/int8-dynamic.js';
-import { applyRules, type RewriteRule, skip, SKIP_CODES } from '../../src/passes/rules.js';
+import { ANY_OP, applyRules, type RewriteRule, skip, SKIP_CODES } from '../../src/passes/rules.js';
 import { createSession, feedSpecsOf, randomFeeds } from '../../src/runtime/index.js';
 
 /** x → MatMul(w) → Neg → Relu → Neg → y, plus a custom-domain Neg that no default-domain rule may claim. */
@@ -115,6 +115,30 @@ test('applyRules: two rules claiming one op is an internal error', () => {
     () => applyRules(m.graph, [negRule, { ...refuseMatMul, ops: ['Neg'] }], { visits: [] }, { report: new StatsCollector() }),
     (e: unknown) => isFrugalError(e) && e.code === 'E_INTERNAL' && /Neg/.test(e.message),
   );
+});
+
+test('applyRules: a rule for every op sees each node no named rule claims, of any domain; null means not reported', () => {
+  const m = model();
+  const before = encodeModelToBytes(m);
+  const stats = new StatsCollector();
+  const ctx: Ctx = { visits: [] };
+  const everyOp: RewriteRule<Ctx, never> = {
+    ops: ANY_OP,
+    check(node, c) {
+      c.visits.push(node.name);
+      return node.opType === 'Relu' ? skip('blocked', 'Relu refused (test)') : null;
+    },
+    rewrite: () => assert.fail('no node matched'),
+  };
+  const r = applyRules(m.graph, [everyOp, refuseMatMul], ctx, { report: stats });
+  // MatMul goes to its named rule; the custom-domain Neg reaches the rule for every op.
+  assert.deepEqual(ctx.visits, ['neg1', 'relu', 'neg2', 'alien']);
+  assert.deepEqual(r, { rewritten: 0, skipped: 2 });
+  assert.deepEqual(stats.skipped.map((s) => [s.node, s.code]), [['mm', 'not-constant'], ['relu', 'blocked']]);
+  assert.deepEqual(encodeModelToBytes(m), before);
+  const internal = (e: unknown): boolean => isFrugalError(e) && e.code === 'E_INTERNAL';
+  assert.throws(() => applyRules(m.graph, [everyOp, { ...everyOp }], ctx, { report: stats }), internal);
+  assert.throws(() => applyRules(m.graph, [{ ...everyOp, domain: 'com.example' }], ctx, { report: stats }), internal);
 });
 
 test('passes written as rules: every skipped node of int8-dynamic, int4 and fp16 carries a known code', async () => {

@@ -14,6 +14,12 @@
  * A rule may claim every op (`ops: ANY_OP`) when its question is about each node rather than about an op
  * (e.g. "does this node compute in float16?"); its `check` returns `null` for nodes that are outside
  * the question after all (nothing float about them), which are then not reported. Named rules win over it.
+ *
+ * What applyRules does not do: edits that are not local to one node. A pass runs them after applyRules
+ * returns: int8 and int4 drop the weights their rewrites replaced; the float16 pass's whole edit is such
+ * a step, because a value's type depends on its producer's and all its readers' decisions, and each
+ * decision reads the graph as it was. Its rule decides and records each node (`rewrite` edits nothing),
+ * and the retyping runs once every node is decided (precision/fp16.ts, fp16-retype.ts).
  */
 import { FrugalError } from '../errors.js';
 import type { Graph } from '../ir/graph.js';

@@ -1,8 +1,9 @@
 /**
- * The float16 pass's retyping, once every node of the main graph is decided (fp16.ts): which values
- * become float16 (converted nodes' float outputs, float initializers a converted node reads), Casts at the
- * graph outputs and wherever a value crosses between float16 and float32 nodes (or into a kept subgraph),
- * initializer and constant conversion, and the removal of Casts that do nothing.
+ * The float16 pass's second phase: the retyping, once its rule has decided every node of the main graph
+ * (fp16.ts says why this is not per node): which values become float16 (those the converted nodes write,
+ * recorded by the rule, and float initializers a converted node reads), Casts at the graph outputs and
+ * wherever a value crosses between float16 and float32 nodes (or into a kept subgraph), initializer and
+ * constant conversion, and the removal of Casts that do nothing.
  */
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
@@ -25,19 +26,17 @@ export function isFloat32(v: Value | null | undefined): v is Value {
   return !!v && (elemTypeOf(v.type) ?? v.initializer?.dtype) === F32;
 }
 
-/** Retypes `model` (main graph) so that the nodes in `half` compute in `to`; see the module comment. */
-export function retypeToHalf(model: Model, half: ReadonlySet<Node>, to: 'float16' | 'bfloat16', stats: Fp16Stats): void {
+/**
+ * Retypes `model` (main graph) so that the nodes in `half` compute in `to`; `halfValues` holds the values
+ * they write that become float16, and gains the initializers. See the module comment.
+ */
+export function retypeToHalf(model: Model, half: ReadonlySet<Node>, halfValues: Set<Value>, to: 'float16' | 'bfloat16', stats: Fp16Stats): void {
   const H = to === 'float16' ? DataType.FLOAT16 : DataType.BFLOAT16;
   const g = model.graph;
   const isFloat = isFloat32;
   const floats = new Set<Value>([...g.values.values()].filter(isFloat));
 
-  // 2. Converted values: float outputs of converted nodes, and float initializers a converted node reads.
-  const halfValues = new Set<Value>();
-  for (const n of half) {
-    const floatMaker = (n.opType === 'Cast' && n.attrInt('to', 0) === F32) || n.opType === 'Constant' || n.opType === 'ConstantOfShape';
-    for (const v of n.outputs) if (v && (isFloat(v) || floatMaker)) halfValues.add(v);
-  }
+  // 2. Converted values: the converted nodes' (`halfValues`, from the rule), and float initializers a converted node reads.
   let initializerInputsDropped = 0;
   for (const v of g.initializers()) {
     if (!isFloat(v)) continue;
@@ -111,7 +110,6 @@ export function retypeToHalf(model: Model, half: ReadonlySet<Node>, to: 'float16
     v.type = tensorType(H, shapeOf(v.type) ?? (v.initializer ? [...v.initializer.dims] : undefined));
   }
   for (const n of half) {
-    stats.convertedNodes++;
     if (n.opType === 'Cast' && n.attrInt('to', 0) === F32) n.setAttribute('to', H);
     if (n.opType === 'Constant' || n.opType === 'ConstantOfShape') {
       const t = n.attr('value');

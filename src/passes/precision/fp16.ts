@@ -14,6 +14,16 @@
  * Finally Casts that do nothing (to the type their input already has, or float16→float32→float16 round
  * trips) are removed.
  *
+ * Two phases. Phase 1 is a rewrite rule (rules.ts) applied like int8's and int4's: `fp16Rule` claims
+ * every op (ANY_OP); its `check` is the per-node decision (a match: this node computes in float16; a
+ * typed Skip: it stays float32, and why: 'blocked', 'excluded', 'subgraph', 'unknown-type', 'range'),
+ * reported through `applyRules` into `keptFloat32`, `skippedByCode` and `convertedNodes`. Its `rewrite`
+ * only records the node and the values it writes that become float16. Phase 2 (fp16-retype.ts) is the
+ * edit, and it cannot be per-node: each decision reads the float32 graph as it was (its inputs' types,
+ * a producer Constant's values), so nothing may be retyped until every node is decided; and a value's
+ * fate is not one node's: an initializer becomes float16 if any converted node reads it, and a Cast goes
+ * on each edge whose producer and reader were decided differently (one per value and direction).
+ *
  * Invariant: a converted value is float16 everywhere it is read, except through an inserted Cast.
  */
 import { checkExclusions } from '../exclusions.js';
@@ -25,7 +35,7 @@ import { Tensor } from '../../ir/tensor.js';
 import { elemTypeOf } from '../../ir/types.js';
 import { FrugalError } from '../../errors.js';
 import type { Pass, PassResult } from '../pass.js';
-import { type Skip, skip, type SkipCode } from '../rules.js';
+import { ANY_OP, applyRules, type AnyRewriteRule, type RewriteRule, type RuleReport, type Skip, skip, type SkipCode } from '../rules.js';
 import { blockedOps, float32Only, FP16_CLIP_EXACT, FP16_CONTRIB_OPS, FP16_MAX } from './fp16-ops.js';
 import { isFloat32, retypeToHalf } from './fp16-retype.js';
 
@@ -48,6 +58,8 @@ export interface Fp16Stats {
   convertedNodes: number;
   /** Nodes kept in float32 that touch float tensors, by op type, with the (first such node's) reason and its code. */
   keptFloat32: Record<string, { count: number; reason: string; code: SkipCode }>;
+  /** The same nodes by code. */
+  skippedByCode: Partial<Record<SkipCode, number>>;
   initializersConverted: number;
   initializersKeptFloat32: number;
   /** Finite constant elements beyond ±65504 clipped to ±65504 (float16 only). */
@@ -84,7 +96,7 @@ export function convertToFloat16(model: Model, opts: Fp16Options = {}): PassResu
   return convert(model, resolveOptions(opts));
 }
 
-function resolveOptions(opts: Fp16Options): Fp16Options & { to: 'float16' | 'bfloat16'; provider: 'cpu' | 'any' } {
+function resolveOptions(opts: Fp16Options): Resolved {
   const to = opts.to ?? 'float16';
   if (to !== 'float16' && to !== 'bfloat16') throw new FrugalError('E_USAGE', `precision target must be 'float16' or 'bfloat16', got '${String(to)}'`);
   const provider = opts.provider ?? 'cpu';
@@ -98,41 +110,71 @@ function initializerBytes(model: Model): number {
   return n;
 }
 
-function convert(model: Model, o: Fp16Options & { to: 'float16' | 'bfloat16'; provider: 'cpu' | 'any' }): PassResult {
-  const block = blockedOps(o.to, o.provider);
-  const g = model.graph;
-  const stats: Fp16Stats = { to: o.to, convertedNodes: 0, keptFloat32: {}, initializersConverted: 0, initializersKeptFloat32: 0, clipped: 0, underflowed: 0, castsInserted: 0, castsRemoved: 0, initializerInputsDropped: 0, bytesBefore: initializerBytes(model), bytesAfter: 0 };
+type Resolved = Fp16Options & { to: 'float16' | 'bfloat16'; provider: 'cpu' | 'any' };
+
+interface Ctx {
+  o: Resolved;
+  block: ReturnType<typeof blockedOps>;
+  /** Nodes decided to compute in float16, and the values they write that become float16. */
+  half: Set<Node>;
+  halfValues: Set<Value>;
+}
+
+function convert(model: Model, o: Resolved): PassResult {
+  const stats: Fp16Stats = { to: o.to, convertedNodes: 0, keptFloat32: {}, skippedByCode: {}, initializersConverted: 0, initializersKeptFloat32: 0, clipped: 0, underflowed: 0, castsInserted: 0, castsRemoved: 0, initializerInputsDropped: 0, bytesBefore: initializerBytes(model), bytesAfter: 0 };
   inferShapes(model);
-  const isFloat = isFloat32;
-
-  // 1. Decide each node.
-  const half = new Set<Node>();
-  for (const n of g.nodes) {
-    const touches = n.inputs.some(isFloat) || n.outputs.some(isFloat) || (n.opType === 'Cast' && n.attrInt('to', 0) === F32);
-    if (!touches && n.opType !== 'Constant' && n.opType !== 'ConstantOfShape') continue;
-    const why = keepReason(n, o, block);
-    if (why === null) continue; // nothing float about it
-    if (why) {
-      if (touches) {
-        const k = (stats.keptFloat32[n.qualifiedOp] ??= { count: 0, reason: why.detail, code: why.code });
-        k.count++;
-      }
-      continue;
-    }
-    half.add(n);
-  }
-
-  // 2.-5. and the Cast cleanup: see fp16-retype.ts.
-  retypeToHalf(model, half, o.to, stats);
+  // Phase 1: decide each node of the main graph (the rule reads the graph as it was: nothing is retyped yet).
+  const ctx: Ctx = { o, block: blockedOps(o.to, o.provider), half: new Set(), halfValues: new Set() };
+  const report: RuleReport = {
+    done: () => void stats.convertedNodes++,
+    skip: (n, reason, code) => {
+      const k = (stats.keptFloat32[n.qualifiedOp] ??= { count: 0, reason, code });
+      k.count++;
+      stats.skippedByCode[code] = (stats.skippedByCode[code] ?? 0) + 1;
+    },
+  };
+  applyRules(model.graph, FP16_RULES, ctx, { report });
+  // Phase 2: the edit, which needs every decision (see the module comment).
+  retypeToHalf(model, ctx.half, ctx.halfValues, o.to, stats);
   stats.bytesAfter = initializerBytes(model);
   return { model, modified: stats.convertedNodes > 0 || stats.castsInserted > 0, stats };
 }
 
+const isFloatMaker = (n: Node): boolean => (n.opType === 'Cast' && n.attrInt('to', 0) === F32) || n.opType === 'Constant' || n.opType === 'ConstantOfShape';
+
 /**
- * The pass's per-node check, in the vocabulary of rewrite rules (rules.ts): undefined: convert; a Skip:
- * keep in float32, for this reason; null: the node has nothing float (the rule does not apply).
+ * Every node: does it compute in float16? The match is the values it writes that become float16 (its
+ * float outputs; every output of a node that makes floats: Cast to float32, Constant, ConstantOfShape).
+ * The rewrite only records them: the retyping runs once every node is decided (fp16-retype.ts).
+ * Exclusions are part of `check` (not applyRules' `exclude`, which runs first): a node with nothing float
+ * is not "kept in float32", excluded or not, and the domain and subgraph reasons come before op types.
  */
-function keepReason(n: Node, o: Fp16Options, block: ReturnType<typeof blockedOps>): Skip | undefined | null {
+const fp16Rule: RewriteRule<Ctx, Value[]> = {
+  ops: ANY_OP,
+  check(n, ctx) {
+    const touches = n.inputs.some(isFloat32) || n.outputs.some(isFloat32) || (n.opType === 'Cast' && n.attrInt('to', 0) === F32);
+    if (!touches && n.opType !== 'Constant' && n.opType !== 'ConstantOfShape') return null;
+    const why = keepReason(n, ctx.o, ctx.block);
+    // Nothing float about it; or a constant whose output is not known to be float: nothing kept in float32.
+    if (why === null || (why && !touches)) return null;
+    if (why) return why;
+    const maker = isFloatMaker(n);
+    return n.outputs.filter((v): v is Value => !!v && (isFloat32(v) || maker));
+  },
+  rewrite(n, outputs, ctx) {
+    ctx.half.add(n);
+    for (const v of outputs) ctx.halfValues.add(v);
+    return ctx.o.to;
+  },
+};
+
+const FP16_RULES: ReadonlyArray<AnyRewriteRule<Ctx>> = Object.freeze([fp16Rule]);
+
+/**
+ * The decision in `fp16Rule.check`: undefined: convert; a Skip: keep in float32, for this reason; null:
+ * the node has nothing float (the rule does not apply).
+ */
+function keepReason(n: Node, o: Fp16Options, block: Ctx['block']): Skip | undefined | null {
   if (n.opType === 'Constant' || n.opType === 'ConstantOfShape') {
     const t = n.attr('value');
     if (n.opType === 'ConstantOfShape' && t === undefined) return undefined; // default value: float32 zero

@@ -6,6 +6,7 @@ import { GraphBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import type { Node } from '../../src/ir/node.js';
 import { addConstant, replaceNode } from '../../src/ir/rewrite.js';
+import { elemTypeOf } from '../../src/ir/types.js';
 import { decodeModel, encodeModelToBytes, loadModel } from '../../src/onnx/index.js';
 import { StatsCollector } from '../../src/passes/exclusions.js';
 import { runPass } from '../../src/passes/pass.js';
@@ -141,6 +142,41 @@ test('applyRules: a rule for every op sees each node no named rule claims, of an
   assert.throws(() => applyRules(m.graph, [{ ...everyOp, domain: 'com.example' }], ctx, { report: stats }), internal);
 });
 
+/** x → MatMul(w) → Softmax → Exp → y: Exp is on fp16's block list (overflow-prone). */
+function softmaxModel() {
+  const b = new GraphBuilder('g');
+  const x = b.input('x', DataType.FLOAT, ['n', 4]);
+  const w = b.constant('w', DataType.FLOAT, [4, 4], Float32Array.from({ length: 16 }, (_, i) => Math.sin(i)));
+  const s = b.op('Softmax', [b.op('MatMul', [x, w], undefined, { name: 'mm' })], { axis: -1 }, { name: 'softmax' });
+  b.output(b.op('Exp', [s], undefined, { name: 'exp' }), 'y', DataType.FLOAT, ['n', 4]);
+  return b.build();
+}
+
+test('fp16 through applyRules: a Softmax kept float32 reports its code in keptFloat32 and skippedByCode', async () => {
+  const r = await runPass(fp16Pass({ blockOps: ['Softmax'] }), softmaxModel());
+  const s = r.stats as { convertedNodes: number; keptFloat32: Record<string, { count: number; reason: string; code: string }>; skippedByCode: Record<string, number> };
+  assert.deepEqual(s.keptFloat32, {
+    Softmax: { count: 1, reason: 'blocked by option', code: 'excluded' },
+    Exp: { count: 1, reason: 'overflow-prone in float16 (max 65504)', code: 'blocked' },
+  });
+  assert.deepEqual(s.skippedByCode, { excluded: 1, blocked: 1 });
+  assert.equal(s.convertedNodes, 1, 'only the MatMul computes in float16');
+  const byName = new Map(r.model.graph.nodes.map((n) => [n.name, n]));
+  assert.equal(elemTypeOf(byName.get('mm')!.outputs[0]!.type), DataType.FLOAT16);
+  assert.equal(byName.get('softmax')!.inputs[0]!.producer?.opType, 'Cast', 'a Cast back to float32 feeds the kept Softmax');
+});
+
+test('fp16 through applyRules: when every node is refused, the model comes out as it went in', async () => {
+  const m = softmaxModel();
+  const before = encodeModelToBytes(m);
+  const r = await runPass(fp16Pass({ excludeNodes: ['mm', 'softmax', 'exp'] }), m);
+  const s = r.stats as { convertedNodes: number; castsInserted: number; skippedByCode: Record<string, number> };
+  assert.equal(r.modified, false);
+  assert.deepEqual([s.convertedNodes, s.castsInserted], [0, 0]);
+  assert.deepEqual(s.skippedByCode, { excluded: 3 });
+  assert.deepEqual(encodeModelToBytes(r.model), before);
+});
+
 test('passes written as rules: every skipped node of int8-dynamic, int4 and fp16 carries a known code', async () => {
   const file = new URL('../../../models/spam-transformer.onnx', import.meta.url).pathname;
   const i8 = (await runPass(int8DynamicPass({ weightScheme: 's8-reduced', excludeOpTypes: ['Gather'] }), await loadModel(file))).stats as { skipped: Array<{ code?: string }>; skippedByCode: Record<string, number> };
@@ -151,7 +187,11 @@ test('passes written as rules: every skipped node of int8-dynamic, int4 and fp16
   const i4 = (await runPass(int4WeightOnlyPass({ embeddings: false }), await loadModel(file))).stats as { skipped: Array<{ code: string }> };
   assert.ok(i4.skipped.some((s) => s.code === 'disabled'), JSON.stringify(i4.skipped));
   assert.ok(i4.skipped.every((s) => SKIP_CODES.includes(s.code as never)), JSON.stringify(i4.skipped));
-  const f16 = (await runPass(fp16Pass({ blockOps: ['Add'] }), await loadModel(file))).stats as { keptFloat32: Record<string, { code: string }> };
+  const f16 = (await runPass(fp16Pass({ blockOps: ['Add'] }), await loadModel(file))).stats as { keptFloat32: Record<string, { count: number; code: string }>; skippedByCode: Record<string, number> };
   assert.equal(f16.keptFloat32['Add']?.code, 'excluded');
   assert.ok(Object.values(f16.keptFloat32).every((k) => SKIP_CODES.includes(k.code as never)), JSON.stringify(f16.keptFloat32));
+  // skippedByCode counts every kept node (keptFloat32 shows the first one's code per op type).
+  assert.ok(Object.keys(f16.skippedByCode).every((c) => SKIP_CODES.includes(c as never)), JSON.stringify(f16.skippedByCode));
+  const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+  assert.equal(sum(Object.values(f16.skippedByCode)), sum(Object.values(f16.keptFloat32).map((k) => k.count)));
 });

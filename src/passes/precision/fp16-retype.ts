@@ -33,13 +33,12 @@ export function isFloat32(v: Value | null | undefined): v is Value {
 export function retypeToHalf(model: Model, half: ReadonlySet<Node>, halfValues: Set<Value>, to: 'float16' | 'bfloat16', stats: Fp16Stats): void {
   const H = to === 'float16' ? DataType.FLOAT16 : DataType.BFLOAT16;
   const g = model.graph;
-  const isFloat = isFloat32;
-  const floats = new Set<Value>([...g.values.values()].filter(isFloat));
+  const floats = new Set<Value>([...g.values.values()].filter(isFloat32));
 
   // 2. Converted values: the converted nodes' (`halfValues`, from the rule), and float initializers a converted node reads.
   let initializerInputsDropped = 0;
   for (const v of g.initializers()) {
-    if (!isFloat(v)) continue;
+    if (!isFloat32(v)) continue;
     if (v.uses.some((u) => u.node.graph === g && half.has(u.node) && !float32Only(u.node, u.index))) {
       // Models of IR version < 4 must list every initializer as a graph input too (opset-7 exports do).
       // Such an input is a constant in practice; converting it keeps the model's real inputs float32 and

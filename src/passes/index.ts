@@ -8,7 +8,7 @@
 export * from './pass.js';
 export * from './registry.js';
 export { removeIdentityPass, deadCodePass } from './cleanup.js';
-export { applyRules, Skip, skip, SKIP_CODES, type AnyRewriteRule, type ApplyRulesOptions, type ApplyRulesResult, type RewriteRule, type RuleReport, type SkipCode } from './rules.js';
+export { ANY_OP, applyRules, Skip, skip, SKIP_CODES, type AnyRewriteRule, type ApplyRulesOptions, type ApplyRulesResult, type RewriteRule, type RuleReport, type SkipCode } from './rules.js';
 export {
   int8DynamicPass,
   int8StaticPass,

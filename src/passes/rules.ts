@@ -10,6 +10,16 @@
  *
  * `applyRules` walks a graph's nodes once, in order, dispatches each to the rule for its op, and reports
  * every outcome (done, or skipped with its code) to the pass's stats collector.
+ *
+ * A rule may claim every op (`ops: ANY_OP`) when its question is about each node rather than about an op
+ * (e.g. "does this node compute in float16?"); its `check` returns `null` for nodes that are outside
+ * the question after all (nothing float about them), which are then not reported. Named rules win over it.
+ *
+ * What applyRules does not do: edits that are not local to one node. A pass runs them after applyRules
+ * returns: int8 and int4 drop the weights their rewrites replaced; the float16 pass's whole edit is such
+ * a step, because a value's type depends on its producer's and all its readers' decisions, and each
+ * decision reads the graph as it was. Its rule decides and records each node (`rewrite` edits nothing),
+ * and the retyping runs once every node is decided (precision/fp16.ts, fp16-retype.ts).
  */
 import { FrugalError } from '../errors.js';
 import type { Graph } from '../ir/graph.js';
@@ -58,14 +68,20 @@ export function skip(code: SkipCode, detail: string): Skip {
   return new Skip(code, detail);
 }
 
+/** `ops` of a rule that applies to every node, of any domain, that no rule names by op type. */
+export const ANY_OP = '*';
+
 /** A local rewrite: which ops, whether a node qualifies (and what was found), and the edit. */
 export interface RewriteRule<Ctx, Match> {
-  /** Op types (of `domain`) this rule applies to. */
-  readonly ops: readonly string[];
+  /** Op types (of `domain`) this rule applies to, or `ANY_OP` (then `domain` is not given). */
+  readonly ops: readonly string[] | typeof ANY_OP;
   /** The ops' domain (default: the ONNX default domain, '' or 'ai.onnx'). */
   readonly domain?: string;
-  /** Every test, no graph edit: the match on success, else why not. */
-  check(node: Node, ctx: Ctx): Match | Skip;
+  /**
+   * Every test, no graph edit: the match on success (never null), else why not; or `null`: the node is
+   * outside the rule after all (nothing to do and nothing to report).
+   */
+  check(node: Node, ctx: Ctx): Match | Skip | null;
   /** The edit, from the match alone; returns what the node became (for the report). */
   rewrite(node: Node, match: Match, ctx: Ctx): string;
 }
@@ -84,7 +100,7 @@ export interface RuleReport {
 }
 
 export interface ApplyRulesOptions {
-  /** Checked before any rule (exclusions by name or op type): a Skip leaves the node alone. */
+  /** Checked before the rule's `check` (exclusions by name or op type): a Skip leaves the node alone. */
   exclude?: (node: Node) => Skip | undefined;
   report: RuleReport;
 }
@@ -99,11 +115,17 @@ const normalDomain = (d: string): string => (d === 'ai.onnx' ? '' : d);
 
 /**
  * Applies `rules` to the nodes of `graph` (not its subgraphs), in node order, each node once: nodes the
- * rewrites insert are not visited. At most one rule may claim an (op, domain) pair.
+ * rewrites insert are not visited. At most one rule may claim an (op, domain) pair, and one `ANY_OP`.
  */
 export function applyRules<Ctx>(graph: Graph, rules: ReadonlyArray<AnyRewriteRule<Ctx>>, ctx: Ctx, opts: ApplyRulesOptions): ApplyRulesResult {
   const byOp = new Map<string, AnyRewriteRule<Ctx>>();
+  let anyOp: AnyRewriteRule<Ctx> | undefined;
   for (const r of rules) {
+    if (r.ops === ANY_OP) {
+      if (anyOp || r.domain !== undefined) throw new FrugalError('E_INTERNAL', anyOp ? 'two rewrite rules claim every op' : 'a rewrite rule for every op names a domain');
+      anyOp = r;
+      continue;
+    }
     for (const op of r.ops) {
       const key = `${normalDomain(r.domain ?? '')}::${op}`;
       if (byOp.has(key)) throw new FrugalError('E_INTERNAL', `two rewrite rules claim op ${op}`);
@@ -112,9 +134,10 @@ export function applyRules<Ctx>(graph: Graph, rules: ReadonlyArray<AnyRewriteRul
   }
   const result: ApplyRulesResult = { rewritten: 0, skipped: 0 };
   for (const node of [...graph.nodes]) {
-    const rule = byOp.get(`${normalDomain(node.domain)}::${node.opType}`);
+    const rule = byOp.get(`${normalDomain(node.domain)}::${node.opType}`) ?? anyOp;
     if (!rule) continue;
     const found = opts.exclude?.(node) ?? rule.check(node, ctx);
+    if (found === null) continue;
     if (found instanceof Skip) {
       opts.report.skip(node, found.detail, found.code);
       result.skipped++;

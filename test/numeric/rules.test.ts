@@ -6,13 +6,14 @@ import { GraphBuilder } from '../../src/ir/builder.js';
 import { DataType } from '../../src/ir/dtype.js';
 import type { Node } from '../../src/ir/node.js';
 import { addConstant, replaceNode } from '../../src/ir/rewrite.js';
+import { elemTypeOf } from '../../src/ir/types.js';
 import { decodeModel, encodeModelToBytes, loadModel } from '../../src/onnx/index.js';
 import { StatsCollector } from '../../src/passes/exclusions.js';
 import { runPass } from '../../src/passes/pass.js';
 import { fp16Pass } from '../../src/passes/precision/fp16.js';
 import { int4WeightOnlyPass } from '../../src/passes/quantize/int4.js';
 import { int8DynamicPass } from '../../src/passes/quantize/int8-dynamic.js';
-import { applyRules, type RewriteRule, skip, SKIP_CODES } from '../../src/passes/rules.js';
+import { ANY_OP, applyRules, type RewriteRule, skip, SKIP_CODES } from '../../src/passes/rules.js';
 import { createSession, feedSpecsOf, randomFeeds } from '../../src/runtime/index.js';
 
 /** x → MatMul(w) → Neg → Relu → Neg → y, plus a custom-domain Neg that no default-domain rule may claim. */
@@ -117,6 +118,65 @@ test('applyRules: two rules claiming one op is an internal error', () => {
   );
 });
 
+test('applyRules: a rule for every op sees each node no named rule claims, of any domain; null means not reported', () => {
+  const m = model();
+  const before = encodeModelToBytes(m);
+  const stats = new StatsCollector();
+  const ctx: Ctx = { visits: [] };
+  const everyOp: RewriteRule<Ctx, never> = {
+    ops: ANY_OP,
+    check(node, c) {
+      c.visits.push(node.name);
+      return node.opType === 'Relu' ? skip('blocked', 'Relu refused (test)') : null;
+    },
+    rewrite: () => assert.fail('no node matched'),
+  };
+  const r = applyRules(m.graph, [everyOp, refuseMatMul], ctx, { report: stats });
+  // MatMul goes to its named rule; the custom-domain Neg reaches the rule for every op.
+  assert.deepEqual(ctx.visits, ['neg1', 'relu', 'neg2', 'alien']);
+  assert.deepEqual(r, { rewritten: 0, skipped: 2 });
+  assert.deepEqual(stats.skipped.map((s) => [s.node, s.code]), [['mm', 'not-constant'], ['relu', 'blocked']]);
+  assert.deepEqual(encodeModelToBytes(m), before);
+  const internal = (e: unknown): boolean => isFrugalError(e) && e.code === 'E_INTERNAL';
+  assert.throws(() => applyRules(m.graph, [everyOp, { ...everyOp }], ctx, { report: stats }), internal);
+  assert.throws(() => applyRules(m.graph, [{ ...everyOp, domain: 'com.example' }], ctx, { report: stats }), internal);
+});
+
+/** x → MatMul(w) → Softmax → Exp → y: Exp is on fp16's block list (overflow-prone). */
+function softmaxModel() {
+  const b = new GraphBuilder('g');
+  const x = b.input('x', DataType.FLOAT, ['n', 4]);
+  const w = b.constant('w', DataType.FLOAT, [4, 4], Float32Array.from({ length: 16 }, (_, i) => Math.sin(i)));
+  const s = b.op('Softmax', [b.op('MatMul', [x, w], undefined, { name: 'mm' })], { axis: -1 }, { name: 'softmax' });
+  b.output(b.op('Exp', [s], undefined, { name: 'exp' }), 'y', DataType.FLOAT, ['n', 4]);
+  return b.build();
+}
+
+test('fp16 through applyRules: a Softmax kept float32 reports its code in keptFloat32 and skippedByCode', async () => {
+  const r = await runPass(fp16Pass({ blockOps: ['Softmax'] }), softmaxModel());
+  const s = r.stats as { convertedNodes: number; keptFloat32: Record<string, { count: number; reason: string; code: string }>; skippedByCode: Record<string, number> };
+  assert.deepEqual(s.keptFloat32, {
+    Softmax: { count: 1, reason: 'blocked by option', code: 'excluded' },
+    Exp: { count: 1, reason: 'overflow-prone in float16 (max 65504)', code: 'blocked' },
+  });
+  assert.deepEqual(s.skippedByCode, { excluded: 1, blocked: 1 });
+  assert.equal(s.convertedNodes, 1, 'only the MatMul computes in float16');
+  const byName = new Map(r.model.graph.nodes.map((n) => [n.name, n]));
+  assert.equal(elemTypeOf(byName.get('mm')!.outputs[0]!.type), DataType.FLOAT16);
+  assert.equal(byName.get('softmax')!.inputs[0]!.producer?.opType, 'Cast', 'a Cast back to float32 feeds the kept Softmax');
+});
+
+test('fp16 through applyRules: when every node is refused, the model comes out as it went in', async () => {
+  const m = softmaxModel();
+  const before = encodeModelToBytes(m);
+  const r = await runPass(fp16Pass({ excludeNodes: ['mm', 'softmax', 'exp'] }), m);
+  const s = r.stats as { convertedNodes: number; castsInserted: number; skippedByCode: Record<string, number> };
+  assert.equal(r.modified, false);
+  assert.deepEqual([s.convertedNodes, s.castsInserted], [0, 0]);
+  assert.deepEqual(s.skippedByCode, { excluded: 3 });
+  assert.deepEqual(encodeModelToBytes(r.model), before);
+});
+
 test('passes written as rules: every skipped node of int8-dynamic, int4 and fp16 carries a known code', async () => {
   const file = new URL('../../../models/spam-transformer.onnx', import.meta.url).pathname;
   const i8 = (await runPass(int8DynamicPass({ weightScheme: 's8-reduced', excludeOpTypes: ['Gather'] }), await loadModel(file))).stats as { skipped: Array<{ code?: string }>; skippedByCode: Record<string, number> };
@@ -127,7 +187,11 @@ test('passes written as rules: every skipped node of int8-dynamic, int4 and fp16
   const i4 = (await runPass(int4WeightOnlyPass({ embeddings: false }), await loadModel(file))).stats as { skipped: Array<{ code: string }> };
   assert.ok(i4.skipped.some((s) => s.code === 'disabled'), JSON.stringify(i4.skipped));
   assert.ok(i4.skipped.every((s) => SKIP_CODES.includes(s.code as never)), JSON.stringify(i4.skipped));
-  const f16 = (await runPass(fp16Pass({ blockOps: ['Add'] }), await loadModel(file))).stats as { keptFloat32: Record<string, { code: string }> };
+  const f16 = (await runPass(fp16Pass({ blockOps: ['Add'] }), await loadModel(file))).stats as { keptFloat32: Record<string, { count: number; code: string }>; skippedByCode: Record<string, number> };
   assert.equal(f16.keptFloat32['Add']?.code, 'excluded');
   assert.ok(Object.values(f16.keptFloat32).every((k) => SKIP_CODES.includes(k.code as never)), JSON.stringify(f16.keptFloat32));
+  // skippedByCode counts every kept node (keptFloat32 shows the first one's code per op type).
+  assert.ok(Object.keys(f16.skippedByCode).every((c) => SKIP_CODES.includes(c as never)), JSON.stringify(f16.skippedByCode));
+  const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+  assert.equal(sum(Object.values(f16.skippedByCode)), sum(Object.values(f16.keptFloat32).map((k) => k.count)));
 });

@@ -15,6 +15,7 @@
  *   activations. ORT's CPU Cast fallback covers float16 only. So on CPU a bfloat16 conversion can only
  *   store weights in bfloat16 and compute in float32.
  */
+import type { Node } from '../../ir/node.js';
 
 /** Ops whose float16 form onnxruntime-node 1.30's CPU provider refuses (probed; see above). */
 export const CPU_FP16_UNSUPPORTED: ReadonlySet<string> = Object.freeze(new Set(['Celu', 'IsInf', 'Range']));
@@ -57,6 +58,14 @@ export const FLOAT32_ONLY_INPUTS: Readonly<Record<string, readonly number[]>> = 
   Resize: [2],
   Upsample: [1],
 });
+
+/** True where the ONNX schema types input `index` of `n` as float32 whatever the op's data type. */
+export function float32Only(n: Node, index: number): boolean {
+  return FLOAT32_ONLY_INPUTS[n.opType]?.includes(index) ?? false;
+}
+
+/** The largest finite float16. */
+export const FP16_MAX = 65504;
 
 /** The block list for a target: provider refusals (CPU only) plus the overflow-prone and dtype ops. */
 export function blockedOps(to: 'float16' | 'bfloat16', provider: 'cpu' | 'any'): { reason(op: string): string | undefined } {

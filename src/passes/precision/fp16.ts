@@ -14,22 +14,30 @@
  * Finally Casts that do nothing (to the type their input already has, or float16→float32→float16 round
  * trips) are removed.
  *
+ * Two phases. Phase 1 is a rewrite rule (rules.ts) applied like int8's and int4's: `fp16Rule` claims
+ * every op (ANY_OP); its `check` is the per-node decision (a match: this node computes in float16; a
+ * typed Skip: it stays float32, and why: 'blocked', 'excluded', 'subgraph', 'unknown-type', 'range'),
+ * reported through `applyRules` into `keptFloat32`, `skippedByCode` and `convertedNodes`. Its `rewrite`
+ * only records the node and the values it writes that become float16. Phase 2 (fp16-retype.ts) is the
+ * edit, and it cannot be per-node: each decision reads the float32 graph as it was (its inputs' types,
+ * a producer Constant's values), so nothing may be retyped until every node is decided; and a value's
+ * fate is not one node's: an initializer becomes float16 if any converted node reads it, and a Cast goes
+ * on each edge whose producer and reader were decided differently (one per value and direction).
+ *
  * Invariant: a converted value is float16 everywhere it is read, except through an inserted Cast.
  */
 import { checkExclusions } from '../exclusions.js';
 import { DataType } from '../../ir/dtype.js';
-import type { Graph } from '../../ir/graph.js';
 import type { Model } from '../../ir/model.js';
 import type { Node, Value } from '../../ir/node.js';
 import { inferShapes } from '../../ir/shape-inference.js';
 import { Tensor } from '../../ir/tensor.js';
-import { implicitInputs } from '../../ir/traversal.js';
-import { elemTypeOf, shapeOf, tensorType } from '../../ir/types.js';
-import { float32ToBfloat16Bits, float32ToFloat16Bits } from '../../onnx/packing.js';
+import { elemTypeOf } from '../../ir/types.js';
 import { FrugalError } from '../../errors.js';
 import type { Pass, PassResult } from '../pass.js';
-import { type Skip, skip, type SkipCode } from '../rules.js';
-import { blockedOps, FLOAT32_ONLY_INPUTS, FP16_CLIP_EXACT, FP16_CONTRIB_OPS } from './fp16-ops.js';
+import { ANY_OP, applyRules, type AnyRewriteRule, type RewriteRule, type RuleReport, type Skip, skip, type SkipCode } from '../rules.js';
+import { blockedOps, float32Only, FP16_CLIP_EXACT, FP16_CONTRIB_OPS, FP16_MAX } from './fp16-ops.js';
+import { isFloat32, retypeToHalf } from './fp16-retype.js';
 
 export interface Fp16Options {
   /** Target type (default float16). */
@@ -50,6 +58,8 @@ export interface Fp16Stats {
   convertedNodes: number;
   /** Nodes kept in float32 that touch float tensors, by op type, with the (first such node's) reason and its code. */
   keptFloat32: Record<string, { count: number; reason: string; code: SkipCode }>;
+  /** The same nodes by code. */
+  skippedByCode: Partial<Record<SkipCode, number>>;
   initializersConverted: number;
   initializersKeptFloat32: number;
   /** Finite constant elements beyond ±65504 clipped to ±65504 (float16 only). */
@@ -65,7 +75,6 @@ export interface Fp16Stats {
 }
 
 const F32 = DataType.FLOAT;
-const FP16_MAX = 65504;
 
 /** The float16/bfloat16 conversion pass; see the module comment. */
 export function fp16Pass(opts: Fp16Options = {}): Pass {
@@ -87,7 +96,7 @@ export function convertToFloat16(model: Model, opts: Fp16Options = {}): PassResu
   return convert(model, resolveOptions(opts));
 }
 
-function resolveOptions(opts: Fp16Options): Fp16Options & { to: 'float16' | 'bfloat16'; provider: 'cpu' | 'any' } {
+function resolveOptions(opts: Fp16Options): Resolved {
   const to = opts.to ?? 'float16';
   if (to !== 'float16' && to !== 'bfloat16') throw new FrugalError('E_USAGE', `precision target must be 'float16' or 'bfloat16', got '${String(to)}'`);
   const provider = opts.provider ?? 'cpu';
@@ -101,131 +110,71 @@ function initializerBytes(model: Model): number {
   return n;
 }
 
-function convert(model: Model, o: Fp16Options & { to: 'float16' | 'bfloat16'; provider: 'cpu' | 'any' }): PassResult {
-  const H = o.to === 'float16' ? DataType.FLOAT16 : DataType.BFLOAT16;
-  const block = blockedOps(o.to, o.provider);
-  const g = model.graph;
-  const stats: Fp16Stats = { to: o.to, convertedNodes: 0, keptFloat32: {}, initializersConverted: 0, initializersKeptFloat32: 0, clipped: 0, underflowed: 0, castsInserted: 0, castsRemoved: 0, initializerInputsDropped: 0, bytesBefore: initializerBytes(model), bytesAfter: 0 };
+type Resolved = Fp16Options & { to: 'float16' | 'bfloat16'; provider: 'cpu' | 'any' };
+
+interface Ctx {
+  o: Resolved;
+  block: ReturnType<typeof blockedOps>;
+  /** Nodes decided to compute in float16, and the values they write that become float16. */
+  half: Set<Node>;
+  halfValues: Set<Value>;
+}
+
+function convert(model: Model, o: Resolved): PassResult {
+  const stats: Fp16Stats = { to: o.to, convertedNodes: 0, keptFloat32: {}, skippedByCode: {}, initializersConverted: 0, initializersKeptFloat32: 0, clipped: 0, underflowed: 0, castsInserted: 0, castsRemoved: 0, initializerInputsDropped: 0, bytesBefore: initializerBytes(model), bytesAfter: 0 };
   inferShapes(model);
-  // An initializer whose declared type is missing (old exporters list initializers as untyped graph
-  // inputs) is still known to be float32 from its tensor.
-  const isFloat = (v: Value | null | undefined): v is Value => !!v && (elemTypeOf(v.type) ?? v.initializer?.dtype) === F32;
-  const floats = new Set<Value>([...g.values.values()].filter(isFloat));
-
-  // 1. Decide each node.
-  const half = new Set<Node>();
-  for (const n of g.nodes) {
-    const touches = n.inputs.some(isFloat) || n.outputs.some(isFloat) || (n.opType === 'Cast' && n.attrInt('to', 0) === F32);
-    if (!touches && n.opType !== 'Constant' && n.opType !== 'ConstantOfShape') continue;
-    const why = keepReason(n, o, block);
-    if (why === null) continue; // nothing float about it
-    if (why) {
-      if (touches) {
-        const k = (stats.keptFloat32[n.qualifiedOp] ??= { count: 0, reason: why.detail, code: why.code });
-        k.count++;
-      }
-      continue;
-    }
-    half.add(n);
-  }
-
-  // 2. Converted values: float outputs of converted nodes, and float initializers a converted node reads.
-  const halfValues = new Set<Value>();
-  for (const n of half) {
-    const floatMaker = (n.opType === 'Cast' && n.attrInt('to', 0) === F32) || n.opType === 'Constant' || n.opType === 'ConstantOfShape';
-    for (const v of n.outputs) if (v && (isFloat(v) || floatMaker)) halfValues.add(v);
-  }
-  let initializerInputsDropped = 0;
-  for (const v of g.initializers()) {
-    if (!isFloat(v)) continue;
-    if (v.uses.some((u) => u.node.graph === g && half.has(u.node) && !float32Only(u.node, u.index))) {
-      // Models of IR version < 4 must list every initializer as a graph input too (opset-7 exports do).
-      // Such an input is a constant in practice; converting it keeps the model's real inputs float32 and
-      // halves its bytes, where casting it at run time (what this pass did before) gains nothing.
-      if (v.isGraphInput) {
-        g.inputs.splice(g.inputs.indexOf(v), 1);
-        initializerInputsDropped++;
-      }
-      halfValues.add(v);
-    } else stats.initializersKeptFloat32++;
-  }
-  // IR version 4 is the first that lets an initializer be absent from the graph inputs.
-  if (initializerInputsDropped && model.irVersion < 4) model.irVersion = 4;
-  stats.initializerInputsDropped = initializerInputsDropped;
-
-  // 3. Graph outputs keep float32: the converted producer writes a new value, a Cast writes the output.
-  const casts = new Map<string, Value>();
-  const inserted = new Set<Node>();
-  const castOf = (v: Value, target: number, before: Node): Value => {
-    const key = `${v.name}->${target}`;
-    let c = casts.get(key);
-    if (!c) {
-      const node = g.addNode({ opType: 'Cast', name: g.uniqueNodeName(`${v.name}_cast`), inputs: [v], attributes: { to: target }, outputNames: [`${v.name}_${target === F32 ? 'fp32' : o.to === 'float16' ? 'fp16' : 'bf16'}`] }, { before });
-      inserted.add(node);
-      c = node.outputs[0]!;
-      c.type = tensorType(target, shapeOf(v.type));
-      casts.set(key, c);
-      stats.castsInserted++;
-    }
-    return c;
+  // Phase 1: decide each node of the main graph (the rule reads the graph as it was: nothing is retyped yet).
+  const ctx: Ctx = { o, block: blockedOps(o.to, o.provider), half: new Set(), halfValues: new Set() };
+  const report: RuleReport = {
+    done: () => void stats.convertedNodes++,
+    skip: (n, reason, code) => {
+      const k = (stats.keptFloat32[n.qualifiedOp] ??= { count: 0, reason, code });
+      k.count++;
+      stats.skippedByCode[code] = (stats.skippedByCode[code] ?? 0) + 1;
+    },
   };
-  for (const [i, out] of g.outputs.entries()) {
-    if (!halfValues.has(out) || !out.producer) continue;
-    const p = out.producer;
-    const inner = g.createValue(`${out.name}_${o.to === 'float16' ? 'fp16' : 'bf16'}`, out.type);
-    out.replaceAllUsesWith(inner);
-    p.setOutput(out.producerIndex, inner);
-    halfValues.delete(out);
-    halfValues.add(inner);
-    inserted.add(g.addNode({ opType: 'Cast', name: g.uniqueNodeName(`${out.name}_cast`), inputs: [inner], attributes: { to: F32 }, outputs: [out] }, { after: p }));
-    g.outputs[i] = out;
-    stats.castsInserted++;
-  }
-
-  // 4. Cast wherever a value crosses between float16 and float32 nodes (or into a kept subgraph).
-  for (const n of [...g.nodes]) {
-    if (inserted.has(n)) continue;
-    for (let i = 0; i < n.inputs.length; i++) {
-      const v = n.inputs[i];
-      if (!v || !(floats.has(v) || halfValues.has(v))) continue;
-      if (n.opType === 'Cast' && half.has(n)) continue; // a converted Cast accepts either type
-      const needHalf = half.has(n) && !float32Only(n, i);
-      if (needHalf !== halfValues.has(v)) n.setInput(i, castOf(v, needHalf ? H : F32, n));
-    }
-    for (const v of n.subgraphs().length ? implicitInputs(n) : []) {
-      if (!halfValues.has(v)) continue;
-      const c = castOf(v, F32, n);
-      for (const u of [...v.uses]) if (u.node.graph !== g) u.node.setInput(u.index, c);
-    }
-  }
-
-  // 5. Retype: converted node outputs, initializers, Cast targets and constant attributes.
-  for (const v of halfValues) {
-    if (v.initializer) {
-      v.initializer = toHalf(v.initializer, H, stats, v.name);
-      stats.initializersConverted++;
-    }
-    v.type = tensorType(H, shapeOf(v.type) ?? (v.initializer ? [...v.initializer.dims] : undefined));
-  }
-  for (const n of half) {
-    stats.convertedNodes++;
-    if (n.opType === 'Cast' && n.attrInt('to', 0) === F32) n.setAttribute('to', H);
-    if (n.opType === 'Constant' || n.opType === 'ConstantOfShape') {
-      const t = n.attr('value');
-      n.setAttribute('value', t instanceof Tensor ? toHalf(t, H, stats, n.name) : Tensor.fromArray(H, [1], [0]));
-    }
-  }
-
-  removeRedundantCasts(g, stats);
+  applyRules(model.graph, FP16_RULES, ctx, { report });
+  // Phase 2: the edit, which needs every decision (see the module comment).
+  retypeToHalf(model, ctx.half, ctx.halfValues, o.to, stats);
   stats.bytesAfter = initializerBytes(model);
   return { model, modified: stats.convertedNodes > 0 || stats.castsInserted > 0, stats };
 }
 
+const isFloatMaker = (n: Node): boolean => (n.opType === 'Cast' && n.attrInt('to', 0) === F32) || n.opType === 'Constant' || n.opType === 'ConstantOfShape';
+
 /**
- * The pass's per-node check, in the vocabulary of rewrite rules (rules.ts): undefined: convert; a Skip:
- * keep in float32, for this reason; null: the node has nothing float (the rule does not apply).
+ * Every node: does it compute in float16? The match is the values it writes that become float16 (its
+ * float outputs; every output of a node that makes floats: Cast to float32, Constant, ConstantOfShape).
+ * The rewrite only records them: the retyping runs once every node is decided (fp16-retype.ts).
+ * Exclusions are part of `check` (not applyRules' `exclude`, which runs first): a node with nothing float
+ * is not "kept in float32", excluded or not, and the domain and subgraph reasons come before op types.
  */
-function keepReason(n: Node, o: Fp16Options, block: ReturnType<typeof blockedOps>): Skip | undefined | null {
+const fp16Rule: RewriteRule<Ctx, Value[]> = {
+  ops: ANY_OP,
+  check(n, ctx) {
+    const touches = n.inputs.some(isFloat32) || n.outputs.some(isFloat32) || (n.opType === 'Cast' && n.attrInt('to', 0) === F32);
+    if (!touches && n.opType !== 'Constant' && n.opType !== 'ConstantOfShape') return null;
+    const why = keepReason(n, ctx.o, ctx.block);
+    // Nothing float about it; or a constant whose output is not known to be float: nothing kept in float32.
+    if (why === null || (why && !touches)) return null;
+    if (why) return why;
+    const maker = isFloatMaker(n);
+    return n.outputs.filter((v): v is Value => !!v && (isFloat32(v) || maker));
+  },
+  rewrite(n, outputs, ctx) {
+    ctx.half.add(n);
+    for (const v of outputs) ctx.halfValues.add(v);
+    return ctx.o.to;
+  },
+};
+
+const FP16_RULES: ReadonlyArray<AnyRewriteRule<Ctx>> = Object.freeze([fp16Rule]);
+
+/**
+ * The decision in `fp16Rule.check`: undefined: convert; a Skip: keep in float32, for this reason; null:
+ * the node has nothing float (the rule does not apply).
+ */
+function keepReason(n: Node, o: Fp16Options, block: Ctx['block']): Skip | undefined | null {
   if (n.opType === 'Constant' || n.opType === 'ConstantOfShape') {
     const t = n.attr('value');
     if (n.opType === 'ConstantOfShape' && t === undefined) return undefined; // default value: float32 zero
@@ -260,57 +209,4 @@ function beyondHalfRange(v: Value | null | undefined): boolean {
   const data = t.toArray() as Float32Array;
   for (let i = 0; i < data.length; i++) if (Math.abs(data[i]!) > FP16_MAX && Number.isFinite(data[i]!)) return true;
   return false;
-}
-
-function float32Only(n: Node, index: number): boolean {
-  return FLOAT32_ONLY_INPUTS[n.opType]?.includes(index) ?? false;
-}
-
-/** A float32 tensor in float16 (clipping finite values to ±65504) or bfloat16; other tensors unchanged. */
-function toHalf(t: Tensor, H: number, stats: Fp16Stats, name: string): Tensor {
-  if (t.dtype !== F32) return t;
-  const src = t.toArray() as Float32Array;
-  if (H === DataType.BFLOAT16) return Tensor.fromArray(H, [...t.dims], float32ToBfloat16Bits(src), name);
-  let data = src;
-  for (let i = 0; i < src.length; i++) {
-    const x = src[i]!;
-    const a = Math.abs(x);
-    if (a > FP16_MAX && Number.isFinite(x)) {
-      if (data === src) data = new Float32Array(src);
-      data[i] = x > 0 ? FP16_MAX : -FP16_MAX;
-      stats.clipped++;
-    } else if (a !== 0 && a < 2 ** -25) {
-      stats.underflowed++;
-    }
-  }
-  return Tensor.fromArray(H, [...t.dims], float32ToFloat16Bits(data), name);
-}
-
-/** Drops Casts to the type their input already has, and float16→float32→float16 round trips. */
-function removeRedundantCasts(g: Graph, stats: Fp16Stats): void {
-  for (const n of [...g.nodes]) {
-    if (n.opType !== 'Cast' || n.domain !== '' || !n.graph) continue;
-    const x = n.inputs[0];
-    const y = n.outputs[0];
-    if (!x || !y || y.isGraphOutput) continue;
-    const to = n.attrInt('to', 0);
-    let source: Value | undefined;
-    if (elemTypeOf(x.type) === to) source = x;
-    else {
-      // Cast(to=T)(Cast(to=float32)(x: T)) is x when T is float16/bfloat16: widening to float32 is exact.
-      const p = x.producer;
-      const inner = p?.opType === 'Cast' ? p.inputs[0] : undefined;
-      if (inner && p!.attrInt('to', 0) === F32 && elemTypeOf(inner.type) === to && (to === DataType.FLOAT16 || to === DataType.BFLOAT16)) source = inner;
-    }
-    if (!source) continue;
-    y.replaceAllUsesWith(source);
-    g.removeNode(n);
-    stats.castsRemoved++;
-    // The widening Cast may now be unused.
-    const p = x.producer;
-    if (p && p.opType === 'Cast' && x.uses.length === 0 && !x.isGraphOutput && p.graph) {
-      g.removeNode(p);
-      stats.castsRemoved++;
-    }
-  }
 }

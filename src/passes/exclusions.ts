@@ -6,7 +6,7 @@ import { FrugalError } from '../errors.js';
 import type { Model } from '../ir/model.js';
 import type { Node } from '../ir/node.js';
 import type { Int8WeightScheme } from '../runtime/cpu-features.js';
-import { skip, type Skip, type SkipCode } from './rules.js';
+import { countByCode, skip, type Skip, type SkipCode } from './rules.js';
 
 /** Which nodes a quantization pass must leave alone, and below what size a weight is not worth it. */
 export interface ExclusionOptions {
@@ -109,13 +109,11 @@ export class StatsCollector {
       const key = s.detail.replace(/\s*\(.*$/, '');
       byReason[key] = (byReason[key] ?? 0) + 1;
     }
-    const byCode: Partial<Record<SkipCode, number>> = {};
-    for (const s of this.skipped) if (s.code) byCode[s.code] = (byCode[s.code] ?? 0) + 1;
     return {
       quantized: this.quantized,
       skipped: this.skipped,
       skippedByReason: byReason,
-      skippedByCode: byCode,
+      skippedByCode: countByCode(this.skipped),
       weightScheme: scheme,
       weightSchemeReason: schemeReason,
       weightBytesBefore: this.bytesBefore,

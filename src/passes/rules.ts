@@ -68,6 +68,13 @@ export function skip(code: SkipCode, detail: string): Skip {
   return new Skip(code, detail);
 }
 
+/** Skipped entries counted by code (entries without a code are not counted): the `skippedByCode` of every pass's stats. */
+export function countByCode(skipped: Iterable<{ code?: SkipCode | undefined }>): Partial<Record<SkipCode, number>> {
+  const byCode: Partial<Record<SkipCode, number>> = {};
+  for (const s of skipped) if (s.code) byCode[s.code] = (byCode[s.code] ?? 0) + 1;
+  return byCode;
+}
+
 /** `ops` of a rule that applies to every node, of any domain, that no rule names by op type. */
 export const ANY_OP = '*';
 

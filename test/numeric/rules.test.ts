@@ -184,9 +184,11 @@ test('passes written as rules: every skipped node of int8-dynamic, int4 and fp16
   assert.ok(i8.skipped.every((s) => SKIP_CODES.includes(s.code as never)), JSON.stringify(i8.skipped));
   assert.equal(i8.skippedByCode['excluded'], 1);
   assert.equal(Object.values(i8.skippedByCode).reduce((a, b) => a + b, 0), i8.skipped.length);
-  const i4 = (await runPass(int4WeightOnlyPass({ embeddings: false }), await loadModel(file))).stats as { skipped: Array<{ code: string }> };
+  const i4 = (await runPass(int4WeightOnlyPass({ embeddings: false }), await loadModel(file))).stats as { skipped: Array<{ code: string }>; skippedByCode: Record<string, number> };
   assert.ok(i4.skipped.some((s) => s.code === 'disabled'), JSON.stringify(i4.skipped));
   assert.ok(i4.skipped.every((s) => SKIP_CODES.includes(s.code as never)), JSON.stringify(i4.skipped));
+  assert.equal(i4.skippedByCode['disabled'], i4.skipped.filter((s) => s.code === 'disabled').length);
+  assert.equal(Object.values(i4.skippedByCode).reduce((a, b) => a + b, 0), i4.skipped.length);
   const f16 = (await runPass(fp16Pass({ blockOps: ['Add'] }), await loadModel(file))).stats as { keptFloat32: Record<string, { count: number; code: string }>; skippedByCode: Record<string, number> };
   assert.equal(f16.keptFloat32['Add']?.code, 'excluded');
   assert.ok(Object.values(f16.keptFloat32).every((k) => SKIP_CODES.includes(k.code as never)), JSON.stringify(f16.keptFloat32));

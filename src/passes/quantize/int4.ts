@@ -15,7 +15,7 @@
  * 1.30 aborts the process when asked to return one).
  */
 import { checkExclusions, exclusionSkip } from '../exclusions.js';
-import { applyRules, type AnyRewriteRule, type RewriteRule, Skip, skip, type SkipCode } from '../rules.js';
+import { applyRules, type AnyRewriteRule, countByCode, type RewriteRule, Skip, skip, type SkipCode } from '../rules.js';
 import { FrugalError } from '../../errors.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
@@ -73,6 +73,8 @@ export interface Int4Stats {
   /** Rewritten weights whose reduction length was padded to a whole block. */
   padded: number;
   skipped: SkippedNode[];
+  /** Skipped nodes by code. */
+  skippedByCode: Partial<Record<SkipCode, number>>;
   /** Initializer bytes of the whole model before and after. */
   bytesBefore: number;
   bytesAfter: number;
@@ -111,7 +113,7 @@ function initializerBytes(model: Model): number {
 function runInt4(model: Model, o: Resolved): PassResult {
   const symmetric = o.symmetric ?? true;
   const minElements = o.minElements ?? 1024;
-  const stats: Int4Stats = { format: o.format, blockSize: o.blockSize, symmetric, quantized: {}, padded: 0, skipped: [], bytesBefore: initializerBytes(model), bytesAfter: 0 };
+  const stats: Int4Stats = { format: o.format, blockSize: o.blockSize, symmetric, quantized: {}, padded: 0, skipped: [], skippedByCode: {}, bytesBefore: initializerBytes(model), bytesAfter: 0 };
   const report = {
     done: (n: Node): void => void (stats.quantized[n.opType] = (stats.quantized[n.opType] ?? 0) + 1),
     skip: (n: Node, reason: string, code: SkipCode): void => void stats.skipped.push({ node: n.name, opType: n.opType, reason, code }),
@@ -121,6 +123,7 @@ function runInt4(model: Model, o: Resolved): PassResult {
     const problem = raiseOpsetTo21(model, true);
     if (problem) {
       for (const n of model.graph.allNodes()) if (isCandidate(n)) report.skip(n, `the qdq form needs opset 21 and ${problem}; use format 'matmulnbits'`, 'opset');
+      stats.skippedByCode = countByCode(stats.skipped);
       stats.bytesAfter = stats.bytesBefore;
       return { model, modified: false, stats };
     }
@@ -139,6 +142,7 @@ function runInt4(model: Model, o: Resolved): PassResult {
     stats.opsetRaisedFrom = model.opset;
     raiseOpsetTo21(model, false);
   }
+  stats.skippedByCode = countByCode(stats.skipped);
   // Weights no longer read by anything leave the model.
   dropUnusedInitializers(ctx.replaced);
   stats.bytesAfter = initializerBytes(model);

@@ -13,7 +13,7 @@ import { formatBytes } from '../report/format.js';
 import { markdownReport } from '../report/markdown.js';
 import type { CandidateResult, Objective, SearchResult } from './optimize.js';
 import { objectiveValue } from './optimize.js';
-import type { SearchSplits } from './validation.js';
+import { type SearchSplits, validationUnseen } from './validation.js';
 
 /** The chosen candidate as the JSON report gives it. */
 export interface ChosenSummary {
@@ -79,7 +79,7 @@ export async function writeSearchOutputs(r: SearchResult, outDir: string, input:
     objective: r.objective,
     maxDropPoints: r.maxDropPoints,
     validation: `training examples [${r.splits.validationStart}, ${r.splits.trainCount}) of ${r.dataset} (fine-tuning and calibration use [0, ${r.splits.trainLimit})); the test split is not read; ${seenBy(r.splits)}`,
-    validationUnseen: r.splits.modelTrainedOn === null ? null : r.splits.modelTrainedOn <= r.splits.validationStart,
+    validationUnseen: validationUnseen(r.splits),
     reference: summary(r.reference),
     chosen,
     front: r.front.map(summary),
@@ -98,8 +98,9 @@ export async function writeSearchOutputs(r: SearchResult, outDir: string, input:
 
 /** Whether the model's own training data reaches into the validation block, from its frugal.trainedOn metadata. */
 function seenBy(sp: SearchSplits): string {
-  if (sp.modelTrainedOn === null) return 'the model does not record which training examples it saw';
-  return sp.modelTrainedOn <= sp.validationStart
+  const unseen = validationUnseen(sp);
+  if (unseen === null) return 'the model does not record which training examples it saw';
+  return unseen
     ? `unseen by the model (trained on the first ${sp.modelTrainedOn} training examples)`
     : `overlapping the model's own training data (first ${sp.modelTrainedOn} examples): validation accuracy flatters it`;
 }

@@ -60,14 +60,19 @@ export function validationFeed(dataset: string, model: Model, validationCount: n
   return { feed, splits };
 }
 
+/** Whether the model's recorded training prefix stops before the validation block; null when the model records none. */
+export function validationUnseen(splits: SearchSplits): boolean | null {
+  return splits.modelTrainedOn === null ? null : splits.modelTrainedOn <= splits.validationStart;
+}
+
 /**
  * A warning when the validation block overlaps the examples the model was trained on (its accuracy there
  * is then flattering and near-perfect, so candidates tie), or null when it does not or the model does
  * not say.
  */
 export function validationOverlapNote(splits: SearchSplits): string | null {
-  const seen = splits.modelTrainedOn;
-  if (seen === null || seen <= splits.validationStart) return null;
+  if (validationUnseen(splits) !== false) return null;
+  const seen = splits.modelTrainedOn!;
   const overlap = Math.min(seen, splits.trainCount) - splits.validationStart;
   return `the model was trained on ${overlap} of the ${splits.validationCount} validation examples (its frugal.trainedOn metadata says the first ${seen} training examples), so validation accuracy flatters every candidate alike and ties are likely; retrain it holding out the last ${splits.validationCount} training examples (as scripts/train-teachers.ts does for the embedded teachers)`;
 }

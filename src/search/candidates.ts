@@ -10,7 +10,6 @@ import { applyQuantizeMode, getQuantizeMode } from '../passes/registry.js';
 import { cloneModel } from '../training/training-graph.js';
 import { pruneModel } from '../training/prune-recipe.js';
 import { buildStudent, distillModel } from '../training/distill/index.js';
-import { setModelMetadata } from '../data/feed.js';
 import { convertAttention } from '../passes/attention/convert.js';
 import { fineTuneConverted } from '../training/attention-recovery.js';
 
@@ -138,51 +137,34 @@ function attentionOptions(step: Extract<PipelineStep, { kind: 'attention' }>): P
  */
 export async function applyStep(model: Model, step: PipelineStep, ctx: StepContext): Promise<Model> {
   if (ctx.dryRun) return dryStep(model, step);
-  const threads = ctx.intraOpThreads ? { intraOpThreads: ctx.intraOpThreads } : {};
   if (step.kind === 'quantize') {
     const mode = getQuantizeMode(step.mode);
     const input = cloneModel(model);
     const calibration = mode.calibrated ? await mode.calibrationFor!(input, ctx.dataset, ctx.calibrationCount, Math.min(32, ctx.batchSize)) : undefined;
     return (await applyQuantizeMode(input, step.mode, calibration ? { calibration } : {})).model;
   }
+  // What every training step shares: the data (fine-tuning examples before the validation block), its
+  // length, seed, batch, learning rate and threads.
+  const training = {
+    dataset: ctx.dataset,
+    epochs: ctx.epochs,
+    limit: ctx.trainLimit,
+    seed: ctx.seed,
+    batchSize: ctx.batchSize,
+    ...(ctx.lr !== undefined ? { lr: ctx.lr } : {}),
+    ...(ctx.intraOpThreads ? { intraOpThreads: ctx.intraOpThreads } : {}),
+  };
   if (step.kind === 'prune') {
-    const r = await pruneModel(model, {
-      method: step.method,
-      ...(step.method === 'structured' ? { ratio: step.amount } : { sparsity: step.amount }),
-      dataset: ctx.dataset,
-      epochs: ctx.epochs,
-      limit: ctx.trainLimit,
-      evaluate: false,
-      seed: ctx.seed,
-      batchSize: ctx.batchSize,
-      ...(ctx.lr !== undefined ? { lr: ctx.lr } : {}),
-      ...threads,
-      ...(ctx.onPhase ? { onPhase: ctx.onPhase } : {}),
-    });
-    return r.model;
+    const amount = step.method === 'structured' ? { ratio: step.amount } : { sparsity: step.amount };
+    return (await pruneModel(model, { method: step.method, ...amount, ...training, evaluate: false, ...(ctx.onPhase ? { onPhase: ctx.onPhase } : {}) })).model;
   }
   if (step.kind === 'attention') {
     ctx.onPhase?.(`converting attention to ${step.form} and fine-tuning with the original as teacher`);
     const converted = convertAttention(cloneModel(model), attentionOptions(step)).model;
-    if (ctx.epochs === 0) return converted;
-    return fineTuneConverted(model, converted, { dataset: ctx.dataset, epochs: ctx.epochs, limit: ctx.trainLimit, batchSize: ctx.batchSize, seed: ctx.seed, ...(ctx.lr !== undefined ? { lr: ctx.lr } : {}), ...threads });
+    return ctx.epochs === 0 ? converted : fineTuneConverted(model, converted, training);
   }
   ctx.onPhase?.(`building a student at width ${step.width} and distilling`);
+  // A derived student carries its teacher's metadata (the tokenizer for text), so it is evaluated alike.
   const student = await buildStudent(model, `width=${step.width}`, { seed: ctx.seed });
-  const r = await distillModel({
-    teacher: model,
-    student: student.model,
-    dataset: ctx.dataset,
-    epochs: ctx.epochs,
-    limit: ctx.trainLimit,
-    evaluate: false,
-    seed: ctx.seed,
-    batchSize: ctx.batchSize,
-    ...(ctx.lr !== undefined ? { lr: ctx.lr } : {}),
-    ...threads,
-  });
-  // The student reads the teacher's tokens: keep the tokenizer with it so evaluation re-tokenizes alike.
-  const meta = model.extras.metadataProps ?? [];
-  setModelMetadata(r.model, meta.filter(([k]) => !(r.model.extras.metadataProps ?? []).some(([k2]) => k2 === k)));
-  return r.model;
+  return (await distillModel({ teacher: model, student: student.model, ...training, evaluate: false })).model;
 }

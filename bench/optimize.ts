@@ -9,7 +9,7 @@
  *
  * One side-by-side profile is one draw of a noisy estimate (a lone run put the spam pick at 0.246 and,
  * rerun, 0.269), so after the search the chosen model and the teacher are profiled side by side again
- * `--repeats` times (default 5, same settings as the search's profile): the row gives the median energy
+ * `--repeats` times (default 5, with the search's own profiling, `profileSideBySide`): the row gives the median energy
  * and latency ratios of those repeats and their range, and the goal is judged on the median.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,8 +18,7 @@ import path from 'node:path';
 import { intArg } from './args.js';
 import { evaluateModel } from '../src/evaluation/evaluate.js';
 import { encodeModelToBytes, loadModel } from '../src/onnx/index.js';
-import { profileModels } from '../src/profiling/profiler.js';
-import { SEARCH_DEFAULTS, searchCandidates } from '../src/search/index.js';
+import { profileSideBySide, searchCandidates } from '../src/search/index.js';
 import { median } from '../src/profiling/stats.js';
 
 const log = (s: string) => process.stderr.write(s + '\n');
@@ -49,16 +48,11 @@ export async function optimizeBench(args: string[]): Promise<Record<string, unkn
       const latencyRatios: number[] = [];
       if (c && c.joulesPerInference && ref.joulesPerInference) energyRatios.push(c.joulesPerInference / ref.joulesPerInference);
       if (c?.latencyRatio) latencyRatios.push(c.latencyRatio);
-      const shapes = SEARCH_DEFAULTS[t.name as 'mnist' | 'spam'].shapes;
+      // Encoded once: the profiler loads each model from bytes.
+      const pair = c ? [{ name: 'fp32', model: encodeModelToBytes(model) }, { name: c.pipeline, model: encodeModelToBytes(c.model!) }] : [];
       for (let k = 0; c && k < repeats; k++) {
         log(`[${t.name}] re-profiling fp32 and ${c.pipeline} side by side (${k + 1}/${repeats})`);
-        const rec = await profileModels(
-          [
-            { name: 'fp32', model: encodeModelToBytes(model) },
-            { name: c.pipeline, model: encodeModelToBytes(c.model!) },
-          ],
-          { batch: 1, threads: 1, warmup: 3, durationSeconds: 1, ...(shapes ? { shapes } : {}) },
-        );
+        const rec = await profileSideBySide(pair, t.name);
         const [a, b] = rec.models;
         if (a!.energy.joulesPerInference && b!.energy.joulesPerInference) energyRatios.push(b!.energy.joulesPerInference / a!.energy.joulesPerInference);
         latencyRatios.push(b!.latencyMs.p50 / a!.latencyMs.p50);

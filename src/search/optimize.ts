@@ -36,6 +36,23 @@ export const SEARCH_DEFAULTS = Object.freeze({
   spam: Object.freeze({ validation: 400, trainLimit: 256, evalBatch: 16, lr: 1e-4, shapes: { input_ids: [1, 512], attention_mask: [1, 512] } }),
 });
 
+/**
+ * Profiles models side by side as the search does (batch 1, one ONNX Runtime thread: a spinning pool would
+ * make CPU-time energy estimates noisy; text models at the dataset's full sequence length). Exported so a
+ * re-measurement (bench/optimize.ts) uses exactly the search's settings.
+ */
+export function profileSideBySide(
+  models: ReadonlyArray<{ name: string; model: Model | Uint8Array; accuracy?: number }>,
+  dataset: string,
+  o: { warmup?: number; profileSeconds?: number; carbon?: CarbonOptions } = {},
+): Promise<ProfileRecord> {
+  const shapes = SEARCH_DEFAULTS[dataset as keyof typeof SEARCH_DEFAULTS]?.shapes;
+  return profileModels(
+    models.map((m) => ({ name: m.name, model: m.model instanceof Uint8Array ? m.model : encodeModelToBytes(m.model), ...(m.accuracy !== undefined ? { accuracy: m.accuracy } : {}) })),
+    { batch: 1, threads: 1, warmup: o.warmup ?? 3, durationSeconds: o.profileSeconds ?? 1, ...(shapes ? { shapes } : {}), ...(o.carbon ? { carbon: o.carbon } : {}) },
+  );
+}
+
 export interface SearchOptions {
   /** The model to optimize (never modified). */
   model: Model;
@@ -228,6 +245,13 @@ export async function searchCandidates(o: SearchOptions): Promise<SearchResult> 
   for (const [i, spec] of table.entries()) {
     const at: SearchProgress = { candidate: spec.id, index: i + 1, total: table.length, best: bestProxy.pipeline };
     const line = (what: string): void => say(`[${i + 1}/${table.length}] ${spec.id}: ${what} (best so far: ${bestProxy.pipeline})`, at);
+    // A pipeline that does not apply to this model (no attention to convert, nothing prunable) is rejected
+    // with the reason, in the cost model's preview or while building; other errors propagate.
+    const rejectUnbuildable = (e: unknown): void => {
+      if (!(e instanceof FrugalError) || e.code === 'E_INTERNAL') throw e;
+      results.push({ pipeline: spec.id, status: 'rejected', reason: `it could not be built: ${e.message}`, cached: false, pareto: false });
+      line('rejected (could not be built)');
+    };
     // Profiling every built model at the end takes about (warm-up + window) each: keep that time back.
     const reserve = (results.filter((r) => r.model).length + 2) * (profileSeconds + 0.5);
     if (budgetHit || (o.budgetSeconds !== undefined && elapsed() + reserve > o.budgetSeconds)) {
@@ -255,10 +279,7 @@ export async function searchCandidates(o: SearchOptions): Promise<SearchResult> 
       try {
         for (const s of spec.steps) preview = await applyStep(preview, s, { ...ctx, dryRun: true });
       } catch (e) {
-        // A pipeline that does not apply to this model (no attention to convert, nothing prunable).
-        if (!(e instanceof FrugalError) || e.code === 'E_INTERNAL') throw e;
-        results.push({ pipeline: spec.id, status: 'rejected', reason: `it could not be built: ${e.message}`, cached: false, pareto: false });
-        line('rejected (could not be built)');
+        rejectUnbuildable(e);
         continue;
       }
       const value = proxyOf(preview);
@@ -296,9 +317,7 @@ export async function searchCandidates(o: SearchOptions): Promise<SearchResult> 
         accuracy = await evaluate(model);
       }
     } catch (e) {
-      if (!(e instanceof FrugalError) || e.code === 'E_INTERNAL') throw e;
-      results.push({ pipeline: spec.id, status: 'rejected', reason: `it could not be built: ${e.message}`, cached: false, pareto: false });
-      line('rejected (could not be built)');
+      rejectUnbuildable(e);
       continue;
     }
     const bytes = encodeModelToBytes(model);
@@ -324,9 +343,10 @@ export async function searchCandidates(o: SearchOptions): Promise<SearchResult> 
   // Profile the reference and every built candidate side by side (same run, same settings).
   const built = [reference, ...results.filter((r) => r.model)];
   say(`profiling ${built.length} models side by side`, { candidate: 'profile', index: table.length, total: table.length, best: bestProxy.pipeline });
-  const record = await profileModels(
-    built.map((c) => ({ name: c.pipeline, model: encodeModelToBytes(c.model!), accuracy: c.accuracy! })),
-    { batch: 1, threads: 1, warmup, durationSeconds: profileSeconds, ...(defaults.shapes ? { shapes: defaults.shapes } : {}), ...(o.carbon ? { carbon: o.carbon } : {}) },
+  const record = await profileSideBySide(
+    built.map((c) => ({ name: c.pipeline, model: c.model!, accuracy: c.accuracy! })),
+    o.dataset,
+    { warmup, profileSeconds, ...(o.carbon ? { carbon: o.carbon } : {}) },
   );
   built.forEach((c, k) => {
     const p = record.models[k]!;

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadModel } from '../../src/onnx/index.js';
 import type { Model } from '../../src/ir/model.js';
-import { openDatasetFeed, recordTrainedOn, trainedOn } from '../../src/data/feed.js';
+import { openDatasetFeed, recordTrainedOn, TRAINED_ON_METADATA_KEY, trainedOn } from '../../src/data/feed.js';
 import { DATASETS } from '../../src/data/index.js';
 import { cloneModel } from '../../src/training/training-graph.js';
 import { type CandidateResult, chooseCandidate, paretoFront, SEARCH_DEFAULTS, searchCandidates, searchSplits, selectCandidates, validationFeed, validationOverlapNote, type SearchOptions } from '../../src/search/index.js';
@@ -108,7 +108,7 @@ describe('validation split', () => {
     const note = validationOverlapNote(validationFeed('mnist', overfit, 1000, 500).splits);
     assert.match(note ?? '', /trained on 500 of the 1000 validation examples/);
     const anon = cloneModel(teacher);
-    anon.extras.metadataProps = anon.extras.metadataProps?.filter(([k]) => k !== 'frugal.trainedOn');
+    anon.extras.metadataProps = anon.extras.metadataProps?.filter(([k]) => k !== TRAINED_ON_METADATA_KEY);
     assert.equal(validationFeed('mnist', anon, 1000, 500).splits.modelTrainedOn, null);
   });
 });

@@ -29,6 +29,7 @@ import {
   targetDistribution,
   trainModel,
 } from '../../src/training/index.js';
+import { trainedOn } from '../../src/data/feed.js';
 import { evaluateModel } from '../../src/evaluation/index.js';
 import { createRng } from '../../src/util/rng.js';
 import { buildZooModel } from '../../src/zoo/index.js';
@@ -284,6 +285,8 @@ describe('training on real MNIST', () => {
     const e = await evaluateModel(r.model, 'mnist');
     assert.equal(e.count, 2000);
     assert.equal(e.accuracy, r.finalAccuracy);
+    // It records the training-split prefix it saw (the search's validation check reads it).
+    assert.deepEqual(trainedOn(r.model), { mnist: 2000 });
   });
 
   test('a run killed mid-epoch and resumed from its checkpoint ends with bit-identical weights', async () => {

@@ -68,6 +68,8 @@ export async function optimizeBench(args: string[]): Promise<Record<string, unkn
         latencyRatio: latencyRatios.length ? median(latencyRatios) : null,
         latencyRatios: spread(latencyRatios),
         sizeRatio: c ? c.sizeBytes! / ref.sizeBytes! : null,
+        /** FLOPs per example from the cost model (the figure the search prunes fine-tunes with). */
+        flops: { fp32: ref.flops ?? null, chosen: c?.flops ?? null },
         validationDropPoints: c ? -c.accuracyDeltaPoints! : null,
         testAccuracy: { fp32: refTest, chosen: chosenTest },
         testDropPoints: chosenTest === null ? null : (refTest - chosenTest) * 100,
